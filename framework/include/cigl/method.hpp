@@ -1,0 +1,77 @@
+#pragma once
+// Sparse training methods hook into the core training loop. One step of the
+// loop, with the hooks in the order they run:
+//
+//   before_step             (e.g. draw a per-step random mask)
+//   forward, loss, backward (gradients of every weight, inactive ones too)
+//   update_topology         only where topology_update_due(); returns
+//                           whether this step still applies the optimizer
+//   after_backward          (e.g. mask gradients)
+//   optimizer step
+//   after_step              (e.g. re-apply masks to weights and momentum)
+//
+// plus setup (model and optimizer exist), on_epoch_end, and finalize, which
+// may hand back a different model for the final evaluation.
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+
+#include "cigl/component.hpp"
+#include "cigl/model.hpp"
+
+namespace cigl {
+
+struct TrainContext {
+  std::shared_ptr<Model> model;
+  torch::optim::Optimizer* optimizer = nullptr;
+  torch::Device device = torch::kCPU;
+  std::uint64_t seed = 0;        ///< the experiment seed
+  std::int64_t step = 0;         ///< optimizer steps completed so far
+  std::int64_t total_steps = 0;  ///< steps in the whole run (T)
+  std::int64_t steps_per_epoch = 0;
+  std::int64_t epoch = 0;  ///< current epoch, 0-based
+  std::int64_t epochs = 0;
+  const ComponentFactory* components = nullptr;
+  /// Forward-only or gradient passes over the training data in order (no
+  /// shuffling): batches of inputs and labels already on `device`.
+  std::function<void(
+      const std::function<void(const torch::Tensor&, const torch::Tensor&)>&)>
+      for_each_train_batch;
+};
+
+class CIGL_API Method {
+ public:
+  virtual ~Method();
+
+  virtual void setup(TrainContext& /*context*/) {}
+  virtual void before_step(TrainContext& /*context*/) {}
+  virtual bool topology_update_due(const TrainContext& /*context*/) const {
+    return false;
+  }
+  /// Called with the dense gradients of the step; returns whether the
+  /// optimizer step of this iteration still runs.
+  virtual bool update_topology(TrainContext& /*context*/) { return true; }
+  virtual void after_backward(TrainContext& /*context*/) {}
+  virtual void after_step(TrainContext& /*context*/) {}
+  virtual void on_epoch_end(TrainContext& /*context*/) {}
+  /// A replacement model for the final evaluation, or nullptr to keep it.
+  virtual std::shared_ptr<Model> finalize(TrainContext& /*context*/) {
+    return nullptr;
+  }
+
+  /// Everything needed to resume (masks, counters, generators).
+  virtual void save(torch::serialize::OutputArchive& /*archive*/) const {}
+  virtual void load(torch::serialize::InputArchive& /*archive*/) {}
+};
+
+template <>
+struct ComponentTraits<Method> {
+  static constexpr Kind kind = Kind::method;
+  using Context = NoContext;
+};
+
+}  // namespace cigl

@@ -1,0 +1,26 @@
+#pragma once
+#include <torch/types.h>
+
+#include "cigl/component.hpp"
+
+namespace cigl {
+
+/// A streaming evaluation metric. The evaluator computes log-probabilities
+/// once per batch ({batch, classes}, float64, CPU) and feeds every metric
+/// the same tensor, so no metric needs a pass of its own.
+class CIGL_API Metric {
+ public:
+  virtual ~Metric();
+  virtual void reset() = 0;
+  virtual void update(const torch::Tensor& log_probs,
+                      const torch::Tensor& labels) = 0;
+  virtual double value() const = 0;
+};
+
+template <>
+struct ComponentTraits<Metric> {
+  static constexpr Kind kind = Kind::metric;
+  using Context = NoContext;
+};
+
+}  // namespace cigl

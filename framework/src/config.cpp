@@ -1,0 +1,645 @@
+#include "cigl/core/config.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "cigl/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace cigl {
+
+const std::vector<ParamSpec>& experiment_specs() {
+  static const std::vector<ParamSpec> specs = {
+      ParamSpec::string("name", "experiment",
+                        "run name; the run folder is <output_dir>/<name>"),
+      ParamSpec::integer("seed", 0, "seed of every random choice").min(0),
+      ParamSpec::string("output_dir", "runs",
+                        "where run folders go (relative to the working "
+                        "directory)"),
+      ParamSpec::string("device", "auto",
+                        "auto picks CUDA when present, else CPU")
+          .one_of({"auto", "cpu", "cuda"}),
+      ParamSpec::integer("threads", 0, "CPU threads for LibTorch; 0: all cores")
+          .min(0),
+      ParamSpec::boolean("save_predictions", false,
+                         "write predictions.csv (label and class "
+                         "probabilities per test example)"),
+  };
+  return specs;
+}
+
+const std::vector<ParamSpec>& training_specs() {
+  static const std::vector<ParamSpec> specs = {
+      ParamSpec::integer("epochs", 10, "passes over the training split").min(1),
+      ParamSpec::integer("batch_size", 128, "training batch size").min(1),
+      ParamSpec::integer("eval_batch_size", 1000, "evaluation batch size")
+          .min(1),
+      ParamSpec::integer("eval_every", 1,
+                         "validate every N epochs (and after the last); 0: "
+                         "only after the last")
+          .min(0),
+      ParamSpec::number("validation_fraction", 0.1,
+                        "share of the training set held out for validation")
+          .min(0)
+          .max(0.9),
+  };
+  return specs;
+}
+
+const std::vector<ParamSpec>& optimizer_specs() {
+  static const std::vector<ParamSpec> specs = {
+      ParamSpec::string("type", "sgd", "optimizer").one_of({"sgd"}),
+      ParamSpec::number("lr", 0.1,
+                        "base learning rate (the schedule scales it)")
+          .greater_than(0),
+      ParamSpec::number("momentum", 0.9, "SGD momentum").min(0).max(0.999),
+      ParamSpec::boolean("nesterov", true, "Nesterov momentum"),
+      ParamSpec::number("weight_decay", 5e-4, "L2 weight decay").min(0),
+  };
+  return specs;
+}
+
+namespace {
+
+struct SectionDefault {
+  const char* section;
+  Kind kind;
+  const char* plugin;
+};
+const SectionDefault kPluginSections[] = {
+    {"data", Kind::dataset, "fashion_mnist"},
+    {"model", Kind::model, "mlp"},
+    {"method", Kind::method, "dense"},
+    {"schedule", Kind::schedule, "constant"},
+};
+const char* const kDefaultMetrics[] = {"accuracy", "ece", "nll", "brier"};
+const char* const kSections[] = {"experiment", "training", "optimizer",
+                                 "data",       "model",    "method",
+                                 "schedule",   "metrics",  "plugins"};
+
+std::string position(const std::string& file, const toml::source_region& s) {
+  if (s.begin.line == 0) return file;
+  return file + ":" + std::to_string(s.begin.line) + ":" +
+         std::to_string(s.begin.column);
+}
+
+class Resolver {
+ public:
+  Resolver(const Registry& registry, std::string file,
+           const std::map<std::string, std::string>& overrides)
+      : registry_(registry), file_(std::move(file)), overrides_(overrides) {}
+
+  std::vector<std::string> errors;
+
+  std::string origin(const std::string& path, const toml::source_region& s) {
+    auto it = overrides_.find(path);
+    if (it != overrides_.end()) return it->second;
+    return position(file_, s);
+  }
+
+  void error(const std::string& where, const std::string& path,
+             const std::string& message) {
+    errors.push_back(where + ": " + (path.empty() ? "" : path + ": ") +
+                     message);
+  }
+
+  // Checks `table` against `specs`; keys in `extra` belong to the caller.
+  Params resolve(const toml::table* table, const std::vector<ParamSpec>& specs,
+                 const std::string& path, const std::set<std::string>& extra) {
+    Params params(path);
+    for (const auto& spec : specs) {
+      // A default component is resolved only if the table leaves it out,
+      // so an override never trips over a missing default plugin.
+      bool given = table && table->contains(spec.name);
+      if (spec.type != ParamType::component) {
+        params.set(spec.name, spec.default_value, "default");
+      } else if (!given) {
+        params.set(spec.name,
+                   component(nullptr, spec, path + "." + spec.name,
+                             position(file_, {})),
+                   "default");
+      }
+    }
+    if (!table) return params;
+    for (auto&& [key, node] : *table) {
+      const std::string name(key.str());
+      const std::string key_path = path + "." + name;
+      if (extra.count(name)) continue;
+      auto spec = std::find_if(specs.begin(), specs.end(),
+                               [&](const auto& s) { return s.name == name; });
+      if (spec == specs.end()) {
+        std::vector<std::string> names(extra.begin(), extra.end());
+        for (const auto& s : specs) names.push_back(s.name);
+        std::string message = "unknown key";
+        std::string near = closest_match(name, names);
+        if (!near.empty()) message += " (did you mean '" + near + "'?)";
+        if (near.empty()) {
+          message += "; known keys: ";
+          for (std::size_t i = 0; i < names.size(); ++i) {
+            message += (i ? ", " : "") + names[i];
+          }
+        }
+        error(origin(key_path, key.source()), key_path, message);
+        continue;
+      }
+      const std::string where = origin(key_path, node.source());
+      if (auto value = convert(node, *spec, key_path, where)) {
+        params.set(name, std::move(*value), where);
+      }
+    }
+    return params;
+  }
+
+  // A component-typed parameter: a plugin name or a table with `plugin`.
+  ComponentRef component(const toml::node* node, const ParamSpec& spec,
+                         const std::string& path, const std::string& where) {
+    std::string name = std::get<ComponentRef>(spec.default_value).name;
+    const toml::table* table = nullptr;
+    if (node) {
+      if (auto s = node->value<std::string>()) {
+        name = *s;
+      } else if (node->is_table()) {
+        table = node->as_table();
+        if (auto p = (*table)["plugin"].value<std::string>()) name = *p;
+      } else {
+        error(where, path,
+              std::string("expected a ") + kind_name(spec.component_kind) +
+                  " name or a table with `plugin = \"name\"`");
+      }
+    }
+    auto params = std::make_shared<Params>(path);
+    if (const auto* c = registry_.find(spec.component_kind, name)) {
+      *params = resolve(table, c->spec.params, path, {"plugin"});
+    } else {
+      error(where, path, registry_.unknown_message(spec.component_kind, name));
+    }
+    return ComponentRef{spec.component_kind, name, params};
+  }
+
+  std::optional<Value> convert(const toml::node& node, const ParamSpec& spec,
+                               const std::string& path,
+                               const std::string& where) {
+    auto wrong = [&]() -> std::optional<Value> {
+      error(where, path,
+            std::string("expected ") + type_name(spec.type) + ", got " +
+                describe(node));
+      return std::nullopt;
+    };
+    switch (spec.type) {
+      case ParamType::boolean:
+        if (auto v = node.value_exact<bool>()) return Value(*v);
+        return wrong();
+      case ParamType::integer:
+        if (auto v = node.value_exact<std::int64_t>()) {
+          if (!in_range(static_cast<double>(*v), spec, path, where)) return {};
+          return Value(*v);
+        }
+        return wrong();
+      case ParamType::number:
+        if (node.is_number()) {
+          double v = *node.value<double>();
+          if (!in_range(v, spec, path, where)) return {};
+          return Value(v);
+        }
+        return wrong();
+      case ParamType::string:
+        if (auto v = node.value_exact<std::string>()) {
+          if (!spec.choices.empty() &&
+              std::find(spec.choices.begin(), spec.choices.end(), *v) ==
+                  spec.choices.end()) {
+            std::string message =
+                "'" + *v + "' is not " + spec.constraint_text();
+            std::string near = closest_match(*v, spec.choices);
+            if (!near.empty()) message += " (did you mean '" + near + "'?)";
+            error(where, path, message);
+            return {};
+          }
+          return Value(*v);
+        }
+        return wrong();
+      case ParamType::integer_list:
+      case ParamType::number_list:
+      case ParamType::string_list: return convert_list(node, spec, path, where);
+      case ParamType::component:
+        return Value(component(&node, spec, path, where));
+    }
+    return wrong();
+  }
+
+  std::optional<Value> convert_list(const toml::node& node,
+                                    const ParamSpec& spec,
+                                    const std::string& path,
+                                    const std::string& where) {
+    const toml::array* array = node.as_array();
+    if (!array) {
+      error(where, path,
+            std::string("expected ") + type_name(spec.type) +
+                " like [1, 2], got " + describe(node));
+      return {};
+    }
+    std::vector<std::int64_t> ints;
+    std::vector<double> numbers;
+    std::vector<std::string> strings;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const toml::node& item = *array->get(i);
+      const std::string item_path = path + "[" + std::to_string(i) + "]";
+      bool ok = false;
+      if (spec.type == ParamType::integer_list) {
+        if (auto v = item.value_exact<std::int64_t>()) {
+          ok = in_range(static_cast<double>(*v), spec, item_path, where);
+          ints.push_back(*v);
+          if (!ok) return {};
+        }
+      } else if (spec.type == ParamType::number_list) {
+        if (item.is_number()) {
+          double v = *item.value<double>();
+          if (!in_range(v, spec, item_path, where)) return {};
+          numbers.push_back(v);
+          ok = true;
+        }
+      } else if (auto v = item.value_exact<std::string>()) {
+        strings.push_back(*v);
+        ok = true;
+      }
+      if (!ok) {
+        error(where, item_path,
+              std::string("expected ") + type_name(spec.type) +
+                  " elements, got " + describe(item));
+        return {};
+      }
+    }
+    if (spec.type == ParamType::integer_list) return Value(ints);
+    if (spec.type == ParamType::number_list) return Value(numbers);
+    return Value(strings);
+  }
+
+  bool in_range(double v, const ParamSpec& spec, const std::string& path,
+                const std::string& where) {
+    bool below = spec.minimum && (spec.exclusive_minimum ? v <= *spec.minimum
+                                                         : v < *spec.minimum);
+    bool above = spec.maximum && v > *spec.maximum;
+    if (std::isnan(v) || below || above) {
+      std::ostringstream s;
+      s << v << " is out of range (expected " << spec.constraint_text() << ")";
+      error(where, path, s.str());
+      return false;
+    }
+    return true;
+  }
+
+  static std::string describe(const toml::node& node) {
+    std::ostringstream s;
+    switch (node.type()) {
+      case toml::node_type::string: return "a string";
+      case toml::node_type::integer:
+        s << "integer " << *node.value<std::int64_t>();
+        return s.str();
+      case toml::node_type::floating_point:
+        s << "float " << *node.value<double>();
+        return s.str();
+      case toml::node_type::boolean: return "a bool";
+      case toml::node_type::array: return "an array";
+      case toml::node_type::table: return "a table";
+      default: return "a date/time";
+    }
+  }
+
+  ComponentChoice plugin_section(const toml::node* node, Kind kind,
+                                 const std::string& path,
+                                 const std::string& default_plugin,
+                                 std::set<std::string> extra = {"plugin"}) {
+    ComponentChoice choice;
+    choice.plugin = default_plugin;
+    const toml::table* table = nullptr;
+    if (node) {
+      table = node->as_table();
+      if (!table) {
+        error(origin(path, node->source()), path, "expected a table");
+      }
+    }
+    toml::source_region where;
+    if (table) {
+      where = table->source();
+      if (auto p = table->get("plugin")) {
+        where = p->source();
+        if (auto s = p->value_exact<std::string>()) {
+          choice.plugin = *s;
+        } else {
+          error(origin(path + ".plugin", where), path + ".plugin",
+                "expected a plugin name (string)");
+        }
+      } else if (default_plugin.empty()) {
+        error(origin(path, where), path,
+              std::string("missing `plugin = \"...\"` (the ") +
+                  kind_name(kind) + " to use)");
+        return choice;
+      }
+    }
+    const auto* c = registry_.find(kind, choice.plugin);
+    if (!c) {
+      error(origin(path + ".plugin", where), path + ".plugin",
+            registry_.unknown_message(kind, choice.plugin));
+      choice.params = Params(path);
+      return choice;
+    }
+    choice.params = resolve(table, c->spec.params, path, extra);
+    return choice;
+  }
+
+  const std::string& file() const { return file_; }
+
+ private:
+  const Registry& registry_;
+  std::string file_;
+  const std::map<std::string, std::string>& overrides_;
+};
+
+}  // namespace
+
+struct ConfigDocument::Impl {
+  toml::table root;
+  std::string source;  ///< file path or a name for in-memory text
+  std::string base_dir;
+  std::map<std::string, std::string> overrides;  ///< key path -> origin
+};
+
+ConfigDocument::ConfigDocument(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+ConfigDocument::ConfigDocument(ConfigDocument&&) noexcept = default;
+ConfigDocument& ConfigDocument::operator=(ConfigDocument&&) noexcept = default;
+ConfigDocument::~ConfigDocument() = default;
+
+namespace {
+[[noreturn]] void rethrow_parse(const toml::parse_error& e,
+                                const std::string& source) {
+  throw ConfigError(position(source, e.source()) +
+                    ": invalid TOML: " + std::string(e.description()));
+}
+}  // namespace
+
+ConfigDocument ConfigDocument::from_file(const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    throw ConfigError(file + ": config file not found");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->source = file;
+  impl->base_dir = fs::absolute(file).parent_path().string();
+  try {
+    impl->root = toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    rethrow_parse(e, file);
+  }
+  return ConfigDocument(std::move(impl));
+}
+
+ConfigDocument ConfigDocument::from_string(const std::string& text,
+                                           const std::string& source_name) {
+  auto impl = std::make_unique<Impl>();
+  impl->source = source_name;
+  impl->base_dir = fs::current_path().string();
+  try {
+    impl->root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    rethrow_parse(e, source_name);
+  }
+  return ConfigDocument(std::move(impl));
+}
+
+void ConfigDocument::apply_override(const std::string& assignment) {
+  const std::string origin = "--set " + assignment;
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw ConfigError(origin + ": expected section.key=value");
+  }
+  std::string path = assignment.substr(0, eq);
+  std::string text = assignment.substr(eq + 1);
+  std::vector<std::string> parts;
+  std::stringstream in(path);
+  for (std::string part; std::getline(in, part, '.');) {
+    if (part.empty())
+      throw ConfigError(origin + ": empty key in '" + path + "'");
+    parts.push_back(part);
+  }
+  if (parts.size() < 2) {
+    throw ConfigError(origin +
+                      ": name a section and a key, e.g. "
+                      "training.epochs=5");
+  }
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", text}};  // a bare word is a string
+  }
+  toml::node* current = &impl_->root;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    if (auto* table = current->as_table()) {
+      if (!table->contains(part)) table->insert(part, toml::table{});
+      current = table->get(part);
+    } else if (auto* array = current->as_array()) {
+      char* end = nullptr;
+      unsigned long index = std::strtoul(part.c_str(), &end, 10);
+      if (*end != '\0' || index >= array->size()) {
+        throw ConfigError(origin + ": '" + part + "' is not an index of " +
+                          "the array (size " + std::to_string(array->size()) +
+                          ")");
+      }
+      current = array->get(index);
+    } else {
+      throw ConfigError(origin + ": '" + part + "' is not a table");
+    }
+  }
+  auto* table = current->as_table();
+  if (!table) throw ConfigError(origin + ": parent of the key is not a table");
+  parsed.get("v")->visit(
+      [&](auto&& node) { table->insert_or_assign(parts.back(), node); });
+  impl_->overrides[path] = origin;
+}
+
+std::vector<std::string> ConfigDocument::plugin_paths() const {
+  std::vector<std::string> out;
+  if (auto* paths = impl_->root["plugins"]["paths"].as_array()) {
+    for (auto&& item : *paths) {
+      if (auto s = item.value<std::string>()) {
+        fs::path p(*s);
+        if (p.is_relative()) p = fs::path(impl_->base_dir) / p;
+        out.push_back(p.lexically_normal().string());
+      }
+    }
+  }
+  return out;
+}
+
+ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
+  Resolver r(registry, impl_->source, impl_->overrides);
+  const toml::table& root = impl_->root;
+  ExperimentConfig config;
+  config.source = impl_->source;
+
+  for (auto&& [key, node] : root) {
+    std::string name(key.str());
+    if (std::find(std::begin(kSections), std::end(kSections), name) ==
+        std::end(kSections)) {
+      std::string message = "unknown section";
+      std::string near = closest_match(
+          name,
+          std::vector<std::string>(std::begin(kSections), std::end(kSections)));
+      if (!near.empty()) message += " (did you mean '" + near + "'?)";
+      r.error(r.origin(name, key.source()), name, message);
+    }
+  }
+  auto table_of = [&](const char* name) -> const toml::table* {
+    const toml::node* node = root.get(name);
+    if (!node) return nullptr;
+    if (!node->is_table()) {
+      r.error(r.origin(name, node->source()), name, "expected a table");
+      return nullptr;
+    }
+    return node->as_table();
+  };
+  config.experiment =
+      r.resolve(table_of("experiment"), experiment_specs(), "experiment", {});
+  config.training =
+      r.resolve(table_of("training"), training_specs(), "training", {});
+  config.optimizer =
+      r.resolve(table_of("optimizer"), optimizer_specs(), "optimizer", {});
+  ComponentChoice* sections[] = {&config.data, &config.model, &config.method,
+                                 &config.schedule};
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& d = kPluginSections[i];
+    *sections[i] =
+        r.plugin_section(root.get(d.section), d.kind, d.section, d.plugin);
+  }
+
+  if (const toml::node* metrics = root.get("metrics")) {
+    const toml::array* array = metrics->as_array();
+    if (!array) {
+      r.error(r.origin("metrics", metrics->source()), "metrics",
+              "expected an array of tables ([[metrics]] blocks)");
+    } else {
+      std::set<std::string> labels;
+      for (std::size_t i = 0; i < array->size(); ++i) {
+        const std::string path = "metrics." + std::to_string(i);
+        const toml::node* item = array->get(i);
+        auto choice =
+            r.plugin_section(item, Kind::metric, path, "", {"plugin", "name"});
+        choice.label = choice.plugin;
+        if (auto* t = item->as_table()) {
+          if (auto n = (*t)["name"].value<std::string>()) choice.label = *n;
+        }
+        if (!labels.insert(choice.label).second) {
+          r.error(r.origin(path, item->source()), path,
+                  "metric name '" + choice.label +
+                      "' is used twice; give one a distinct `name`");
+        }
+        config.metrics.push_back(std::move(choice));
+      }
+    }
+  } else {
+    for (const char* name : kDefaultMetrics) {
+      toml::table t{{"plugin", name}};
+      auto choice = r.plugin_section(&t, Kind::metric, "metrics", name);
+      choice.label = name;
+      config.metrics.push_back(std::move(choice));
+    }
+  }
+
+  if (const toml::table* plugins = table_of("plugins")) {
+    for (auto&& [key, node] : *plugins) {
+      std::string name(key.str());
+      if (name != "paths") {
+        r.error(r.origin("plugins." + name, key.source()), "plugins." + name,
+                "unknown key (the only key is 'paths')");
+      } else if (!node.is_array()) {
+        r.error(r.origin("plugins.paths", node.source()), "plugins.paths",
+                "expected a list of folders");
+      }
+    }
+    config.plugin_paths = plugin_paths();
+    for (const auto& dir : config.plugin_paths) {
+      if (!fs::is_directory(dir)) {
+        r.error(r.origin("plugins.paths", plugins->source()), "plugins.paths",
+                "plugin folder '" + dir + "' does not exist");
+      }
+    }
+  }
+
+  if (!r.errors.empty()) {
+    std::string message;
+    for (std::size_t i = 0; i < r.errors.size(); ++i) {
+      message += (i ? "\n" : "") + r.errors[i];
+    }
+    throw ConfigError(message);
+  }
+  return config;
+}
+
+namespace {
+std::string value_toml(const Value& value);
+
+std::string component_toml(const ComponentRef& ref) {
+  std::string out = "{ plugin = \"" + ref.name + "\"";
+  if (ref.params) {
+    for (const auto& [key, entry] : ref.params->entries()) {
+      out += ", " + key + " = " + value_toml(entry.value);
+    }
+  }
+  return out + " }";
+}
+
+std::string value_toml(const Value& value) {
+  if (const auto* ref = std::get_if<ComponentRef>(&value)) {
+    return component_toml(*ref);
+  }
+  return to_string(value);
+}
+
+void write_params(std::ostringstream& out, const Params& params) {
+  for (const auto& [key, entry] : params.entries()) {
+    out << key << " = " << value_toml(entry.value) << "\n";
+  }
+}
+}  // namespace
+
+std::string to_toml(const ExperimentConfig& config) {
+  std::ostringstream out;
+  out << "# Resolved config: every key, defaults included.\n";
+  if (!config.source.empty()) out << "# From " << config.source << "\n";
+  out << "\n[experiment]\n";
+  write_params(out, config.experiment);
+  out << "\n[training]\n";
+  write_params(out, config.training);
+  out << "\n[optimizer]\n";
+  write_params(out, config.optimizer);
+  const std::pair<const char*, const ComponentChoice*> sections[] = {
+      {"data", &config.data},
+      {"model", &config.model},
+      {"method", &config.method},
+      {"schedule", &config.schedule}};
+  for (const auto& [name, choice] : sections) {
+    out << "\n[" << name << "]\nplugin = \"" << choice->plugin << "\"\n";
+    write_params(out, choice->params);
+  }
+  for (const auto& metric : config.metrics) {
+    out << "\n[[metrics]]\nplugin = \"" << metric.plugin << "\"\n";
+    if (metric.label != metric.plugin) {
+      out << "name = " << to_string(Value(metric.label)) << "\n";
+    }
+    write_params(out, metric.params);
+  }
+  if (!config.plugin_paths.empty()) {
+    out << "\n[plugins]\npaths = " << to_string(Value(config.plugin_paths))
+        << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace cigl

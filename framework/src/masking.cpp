@@ -1,0 +1,173 @@
+#include "cigl/masking.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <type_traits>
+
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/sgd.h>
+
+#include "cigl/error.hpp"
+
+namespace cigl {
+
+std::int64_t LayerShape::numel() const {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+std::vector<MaskableParameter> maskable_parameters(torch::nn::Module& model) {
+  std::vector<MaskableParameter> out;
+  for (const auto& item : model.named_modules()) {
+    const auto& module = item.value();
+    torch::Tensor weight;
+    if (auto* m = module->as<torch::nn::Linear>()) weight = m->weight;
+    if (auto* m = module->as<torch::nn::Conv1d>()) weight = m->weight;
+    if (auto* m = module->as<torch::nn::Conv2d>()) weight = m->weight;
+    if (auto* m = module->as<torch::nn::Conv3d>()) weight = m->weight;
+    if (weight.defined()) {
+      std::string name = item.key().empty() ? "weight" : item.key() + ".weight";
+      out.push_back({std::move(name), weight});
+    }
+  }
+  return out;
+}
+
+std::vector<LayerShape> maskable_shapes(torch::nn::Module& model) {
+  std::vector<LayerShape> out;
+  for (const auto& p : maskable_parameters(model)) {
+    out.push_back({p.name, p.weight.sizes().vec()});
+  }
+  return out;
+}
+
+std::int64_t ones_for_density(std::int64_t numel, double density) {
+  if (density <= 0) return 0;
+  auto n = static_cast<std::int64_t>(std::llround(density * numel));
+  return std::clamp<std::int64_t>(n, 1, numel);
+}
+
+MaskSet::MaskSet(torch::nn::Module& model) {
+  for (auto& p : maskable_parameters(model)) {
+    auto mask = torch::ones_like(p.weight, torch::kBool);
+    layers_.push_back({p.name, p.weight, mask});
+  }
+}
+
+void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
+  auto& layer = layers_.at(i);
+  if (mask.sizes() != layer.weight.sizes()) {
+    throw Error("mask for " + layer.name + " has the wrong shape");
+  }
+  layer.mask = mask.to(layer.weight.device(), torch::kBool);
+}
+
+std::vector<LayerShape> MaskSet::shapes() const {
+  std::vector<LayerShape> out;
+  for (const auto& l : layers_) out.push_back({l.name, l.weight.sizes().vec()});
+  return out;
+}
+
+void MaskSet::randomize(const std::vector<double>& densities,
+                        torch::Generator& generator) {
+  if (densities.size() != layers_.size()) {
+    throw Error("distribution returned " + std::to_string(densities.size()) +
+                " densities for " + std::to_string(layers_.size()) +
+                " maskable layers");
+  }
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    auto& layer = layers_[i];
+    const std::int64_t n = layer.weight.numel();
+    const std::int64_t ones = ones_for_density(n, densities[i]);
+    auto order = torch::randperm(n, generator, torch::kLong);
+    auto flat = torch::zeros({n}, torch::kBool);
+    flat.index_fill_(0, order.narrow(0, 0, ones), true);
+    layer.mask = flat.view(layer.weight.sizes()).to(layer.weight.device());
+  }
+}
+
+void MaskSet::apply_to_weights() const {
+  torch::NoGradGuard no_grad;
+  for (const auto& l : layers_) l.weight.mul_(l.mask);
+}
+
+void MaskSet::apply_to_gradients() const {
+  for (const auto& l : layers_) {
+    if (l.weight.grad().defined()) l.weight.mutable_grad().mul_(l.mask);
+  }
+}
+
+namespace {
+// The optimizer state map is keyed by the parameter's TensorImpl: as its
+// printed address in LibTorch 1.x, as the pointer itself in later versions.
+template <class Key>
+Key state_key(const torch::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << param.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return reinterpret_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
+}  // namespace
+
+torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
+                              const torch::Tensor& param) {
+  auto& state = optimizer.state();
+  using Key = typename std::decay_t<decltype(state)>::key_type;
+  const Key key = state_key<Key>(param);
+  auto it = state.find(key);
+  if (it == state.end()) return {};
+  if (auto* sgd =
+          dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+    return sgd->momentum_buffer();
+  }
+  return {};
+}
+
+void MaskSet::apply_to_optimizer_state(
+    torch::optim::Optimizer& optimizer) const {
+  torch::NoGradGuard no_grad;
+  for (const auto& l : layers_) {
+    auto buffer = momentum_buffer(optimizer, l.weight);
+    if (buffer.defined()) buffer.mul_(l.mask);
+  }
+}
+
+std::int64_t MaskSet::active(std::size_t i) const {
+  return layers_.at(i).mask.sum().item<std::int64_t>();
+}
+
+std::int64_t MaskSet::active() const {
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) n += active(i);
+  return n;
+}
+
+std::int64_t MaskSet::total() const {
+  std::int64_t n = 0;
+  for (const auto& l : layers_) n += l.weight.numel();
+  return n;
+}
+
+double MaskSet::density() const {
+  auto t = total();
+  return t == 0 ? 1.0 : static_cast<double>(active()) / static_cast<double>(t);
+}
+
+void MaskSet::save(torch::serialize::OutputArchive& archive) const {
+  for (const auto& l : layers_) archive.write("mask/" + l.name, l.mask);
+}
+
+void MaskSet::load(torch::serialize::InputArchive& archive) {
+  for (auto& l : layers_) {
+    torch::Tensor mask;
+    archive.read("mask/" + l.name, mask);
+    l.mask = mask.to(l.weight.device(), torch::kBool);
+  }
+}
+
+}  // namespace cigl

@@ -1,0 +1,252 @@
+#include "cigl/params.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "cigl/error.hpp"
+
+namespace cigl {
+
+namespace {
+const char* const kKindNames[] = {"method", "model",        "dataset",
+                                  "metric", "distribution", "schedule"};
+}
+
+const char* kind_name(Kind kind) { return kKindNames[static_cast<int>(kind)]; }
+
+std::optional<Kind> kind_from_name(const std::string& name) {
+  for (int i = 0; i < 6; ++i) {
+    if (name == kKindNames[i]) return static_cast<Kind>(i);
+  }
+  return std::nullopt;
+}
+
+const char* type_name(ParamType type) {
+  switch (type) {
+    case ParamType::boolean: return "bool";
+    case ParamType::integer: return "integer";
+    case ParamType::number: return "float";
+    case ParamType::string: return "string";
+    case ParamType::integer_list: return "integer list";
+    case ParamType::number_list: return "float list";
+    case ParamType::string_list: return "string list";
+    case ParamType::component: return "component";
+  }
+  return "?";
+}
+
+namespace {
+std::string format_number(double v) {
+  std::ostringstream out;
+  out.precision(12);
+  out << v;
+  std::string s = out.str();
+  // Keep floats recognisable as floats in TOML.
+  if (s.find_first_of(".eEni") == std::string::npos) s += ".0";
+  return s;
+}
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+template <class T, class F>
+std::string list(const std::vector<T>& values, F each) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ", ";
+    out += each(values[i]);
+  }
+  return out + "]";
+}
+}  // namespace
+
+std::string to_string(const Value& value) {
+  struct Visitor {
+    std::string operator()(bool v) const { return v ? "true" : "false"; }
+    std::string operator()(std::int64_t v) const { return std::to_string(v); }
+    std::string operator()(double v) const { return format_number(v); }
+    std::string operator()(const std::string& v) const { return quote(v); }
+    std::string operator()(const std::vector<std::int64_t>& v) const {
+      return list(v, [](std::int64_t x) { return std::to_string(x); });
+    }
+    std::string operator()(const std::vector<double>& v) const {
+      return list(v, format_number);
+    }
+    std::string operator()(const std::vector<std::string>& v) const {
+      return list(v, quote);
+    }
+    std::string operator()(const ComponentRef& v) const {
+      return quote(v.name);
+    }
+  };
+  return std::visit(Visitor{}, value);
+}
+
+namespace {
+ParamSpec make(std::string name, ParamType type, Value def, std::string doc) {
+  ParamSpec spec;
+  spec.name = std::move(name);
+  spec.type = type;
+  spec.default_value = std::move(def);
+  spec.doc = std::move(doc);
+  return spec;
+}
+}  // namespace
+
+ParamSpec ParamSpec::boolean(std::string name, bool def, std::string doc) {
+  return make(std::move(name), ParamType::boolean, def, std::move(doc));
+}
+ParamSpec ParamSpec::integer(std::string name, std::int64_t def,
+                             std::string doc) {
+  return make(std::move(name), ParamType::integer, def, std::move(doc));
+}
+ParamSpec ParamSpec::number(std::string name, double def, std::string doc) {
+  return make(std::move(name), ParamType::number, def, std::move(doc));
+}
+ParamSpec ParamSpec::string(std::string name, std::string def,
+                            std::string doc) {
+  return make(std::move(name), ParamType::string, std::move(def),
+              std::move(doc));
+}
+ParamSpec ParamSpec::integers(std::string name, std::vector<std::int64_t> def,
+                              std::string doc) {
+  return make(std::move(name), ParamType::integer_list, std::move(def),
+              std::move(doc));
+}
+ParamSpec ParamSpec::numbers(std::string name, std::vector<double> def,
+                             std::string doc) {
+  return make(std::move(name), ParamType::number_list, std::move(def),
+              std::move(doc));
+}
+ParamSpec ParamSpec::strings(std::string name, std::vector<std::string> def,
+                             std::string doc) {
+  return make(std::move(name), ParamType::string_list, std::move(def),
+              std::move(doc));
+}
+ParamSpec ParamSpec::component(std::string name, Kind kind, std::string def,
+                               std::string doc) {
+  ParamSpec spec =
+      make(std::move(name), ParamType::component,
+           ComponentRef{kind, std::move(def), nullptr}, std::move(doc));
+  spec.component_kind = kind;
+  return spec;
+}
+
+ParamSpec& ParamSpec::min(double value) {
+  minimum = value;
+  exclusive_minimum = false;
+  return *this;
+}
+ParamSpec& ParamSpec::greater_than(double value) {
+  minimum = value;
+  exclusive_minimum = true;
+  return *this;
+}
+ParamSpec& ParamSpec::max(double value) {
+  maximum = value;
+  return *this;
+}
+ParamSpec& ParamSpec::one_of(std::vector<std::string> values) {
+  choices = std::move(values);
+  return *this;
+}
+
+std::string ParamSpec::constraint_text() const {
+  auto num = [](double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  };
+  if (!choices.empty()) {
+    std::string out = "one of: ";
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+      out += (i ? ", " : "") + choices[i];
+    }
+    return out;
+  }
+  if (type == ParamType::component) {
+    return std::string("a ") + kind_name(component_kind) + " plugin";
+  }
+  if (minimum && maximum) {
+    return (exclusive_minimum ? "(" : "[") + num(*minimum) + ", " +
+           num(*maximum) + "]";
+  }
+  if (minimum) return (exclusive_minimum ? "> " : ">= ") + num(*minimum);
+  if (maximum) return "<= " + num(*maximum);
+  return "";
+}
+
+Params::Params(std::string path) : path_(std::move(path)) {}
+
+void Params::set(const std::string& key, Value value, std::string origin) {
+  entries_[key] = Entry{std::move(value), std::move(origin)};
+}
+
+bool Params::has(const std::string& key) const {
+  return entries_.count(key) != 0;
+}
+
+const Value& Params::value(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    throw ConfigError(key_path(key) +
+                      ": parameter was not declared by the component");
+  }
+  return it->second.value;
+}
+
+const std::string& Params::origin(const std::string& key) const {
+  static const std::string none = "default";
+  auto it = entries_.find(key);
+  return it == entries_.end() ? none : it->second.origin;
+}
+
+std::string Params::key_path(const std::string& key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+void Params::fail(const std::string& key, const std::string& message) const {
+  const std::string& where = origin(key);
+  std::string prefix = where == "default" ? "" : where + ": ";
+  throw ConfigError(prefix + key_path(key) + ": " + message);
+}
+
+template <class T>
+const T& Params::get(const std::string& key, ParamType expected) const {
+  const Value& v = value(key);
+  if (const T* p = std::get_if<T>(&v)) return *p;
+  throw ConfigError(key_path(key) + ": read as " + type_name(expected) +
+                    " but holds another type");
+}
+
+bool Params::boolean(const std::string& key) const {
+  return get<bool>(key, ParamType::boolean);
+}
+std::int64_t Params::integer(const std::string& key) const {
+  return get<std::int64_t>(key, ParamType::integer);
+}
+double Params::number(const std::string& key) const {
+  return get<double>(key, ParamType::number);
+}
+const std::string& Params::string(const std::string& key) const {
+  return get<std::string>(key, ParamType::string);
+}
+const std::vector<std::int64_t>& Params::integers(
+    const std::string& key) const {
+  return get<std::vector<std::int64_t>>(key, ParamType::integer_list);
+}
+const std::vector<double>& Params::numbers(const std::string& key) const {
+  return get<std::vector<double>>(key, ParamType::number_list);
+}
+const std::vector<std::string>& Params::strings(const std::string& key) const {
+  return get<std::vector<std::string>>(key, ParamType::string_list);
+}
+const ComponentRef& Params::component(const std::string& key) const {
+  return get<ComponentRef>(key, ParamType::component);
+}
+
+}  // namespace cigl

@@ -1,0 +1,380 @@
+#include "cigl/core/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize.h>
+#include <torch/utils.h>
+
+#include "cigl/error.hpp"
+#include "cigl/masking.hpp"
+#include "cigl/method.hpp"
+#include "cigl/metric.hpp"
+#include "cigl/schedule.hpp"
+
+namespace F = torch::nn::functional;
+
+namespace cigl {
+
+namespace {
+
+torch::Device pick_device(const std::string& wanted) {
+  if (wanted == "cpu") return torch::kCPU;
+  const bool cuda = torch::cuda::is_available();
+  if (wanted == "cuda" && !cuda) {
+    throw ConfigError(
+        "experiment.device = \"cuda\", but no CUDA device is usable (this "
+        "LibTorch build has no CUDA support or no GPU is visible); use "
+        "\"auto\" or \"cpu\"");
+  }
+  return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+DataSplit take(const DataSplit& split, const torch::Tensor& index) {
+  return {split.inputs.index_select(0, index),
+          split.labels.index_select(0, index)};
+}
+
+DataSplit to_device(const DataSplit& split, torch::Device device) {
+  return {split.inputs.to(device), split.labels.to(device)};
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  ExperimentConfig config;
+  const Registry& registry;
+  torch::Device device = torch::kCPU;
+  std::uint64_t seed = 0;
+  DataSplit train, validation, test;
+  std::shared_ptr<Dataset> dataset;
+  std::shared_ptr<Model> model;
+  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::shared_ptr<Schedule> schedule;
+  std::shared_ptr<Method> method;
+  std::vector<std::pair<std::string, std::shared_ptr<Metric>>> metrics;
+  torch::Generator shuffle_generator;
+  TrainContext context;
+  std::int64_t batch_size = 0, eval_batch_size = 0, epochs = 0;
+  std::int64_t steps_per_epoch = 0, eval_every = 1;
+  double base_lr = 0;
+  bool finalized = false;
+  std::chrono::steady_clock::time_point started;
+  double seconds_before = 0;  // training time of epochs restored from state
+
+  using Mode = Trainer::Mode;
+  Impl(const ExperimentConfig& c, const Registry& r) : config(c), registry(r) {}
+
+  void build(Mode mode) {
+    const Params& e = config.experiment;
+    const Params& t = config.training;
+    seed = static_cast<std::uint64_t>(e.integer("seed"));
+    device = pick_device(e.string("device"));
+    if (e.integer("threads") > 0) {
+      torch::set_num_threads(static_cast<int>(e.integer("threads")));
+    }
+    batch_size = t.integer("batch_size");
+    eval_batch_size = t.integer("eval_batch_size");
+    epochs = t.integer("epochs");
+    eval_every = t.integer("eval_every");
+
+    dataset = registry.make<Dataset>(config.data.plugin, config.data.params);
+    DatasetInfo info = dataset->info();
+    if (mode == Mode::build_only) {
+      steps_per_epoch = 1;
+      build_model_and_method(info);
+      return;
+    }
+    DataBundle bundle = dataset->load();
+    check_split(bundle.train, "train", info);
+    check_split(bundle.test, "test", info);
+
+    // Hold out a seeded random validation share of the training set.
+    const std::int64_t n = bundle.train.size();
+    const auto n_val = static_cast<std::int64_t>(
+        std::floor(t.number("validation_fraction") * static_cast<double>(n)));
+    auto split_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 1);
+    auto order = torch::randperm(n, split_generator, torch::kLong);
+    validation =
+        to_device(take(bundle.train, order.narrow(0, 0, n_val)), device);
+    train = to_device(take(bundle.train, order.narrow(0, n_val, n - n_val)),
+                      device);
+    test = to_device(bundle.test, device);
+    if (train.size() < 1) {
+      throw ConfigError("training.validation_fraction leaves no training data");
+    }
+    steps_per_epoch = (train.size() + batch_size - 1) / batch_size;
+    shuffle_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 2);
+    build_model_and_method(info);
+  }
+
+  void build_model_and_method(const DatasetInfo& info) {
+    torch::manual_seed(seed);  // model initialisation
+    model =
+        registry.make<Model>(config.model.plugin, config.model.params,
+                             ModelContext{info.input_shape, info.num_classes});
+    model->to(device);
+
+    const Params& o = config.optimizer;
+    base_lr = o.number("lr");
+    optimizer = std::make_unique<torch::optim::SGD>(
+        model->parameters(),
+        torch::optim::SGDOptions(base_lr)
+            .momentum(o.number("momentum"))
+            .nesterov(o.boolean("nesterov") && o.number("momentum") > 0)
+            .weight_decay(o.number("weight_decay")));
+
+    schedule = registry.make<Schedule>(
+        config.schedule.plugin, config.schedule.params,
+        ScheduleContext{base_lr, steps_per_epoch * epochs, steps_per_epoch});
+    for (const auto& m : config.metrics) {
+      metrics.emplace_back(m.label, registry.make<Metric>(m.plugin, m.params));
+    }
+    method = registry.make<Method>(config.method.plugin, config.method.params);
+
+    context.model = model;
+    context.optimizer = optimizer.get();
+    context.device = device;
+    context.seed = seed;
+    context.total_steps = steps_per_epoch * epochs;
+    context.steps_per_epoch = steps_per_epoch;
+    context.epochs = epochs;
+    context.components = &registry;
+    context.for_each_train_batch = [this](const auto& fn) {
+      for (std::int64_t begin = 0; begin < train.size();
+           begin += eval_batch_size) {
+        auto len = std::min(eval_batch_size, train.size() - begin);
+        fn(train.inputs.narrow(0, begin, len),
+           train.labels.narrow(0, begin, len));
+      }
+    };
+    method->setup(context);
+  }
+
+  static void check_split(const DataSplit& split, const char* name,
+                          const DatasetInfo& info) {
+    auto fail = [&](const std::string& what) {
+      throw DataError(std::string("dataset ") + name + " split: " + what);
+    };
+    if (!split.inputs.defined() || !split.labels.defined()) fail("missing");
+    if (split.inputs.size(0) != split.labels.size(0)) {
+      fail("inputs and labels differ in count");
+    }
+    auto shape = split.inputs.sizes().vec();
+    shape.erase(shape.begin());
+    if (shape != info.input_shape) fail("inputs have an unexpected shape");
+    if (split.size() > 0 &&
+        (split.labels.min().item<std::int64_t>() < 0 ||
+         split.labels.max().item<std::int64_t>() >= info.num_classes)) {
+      fail("labels outside [0, " + std::to_string(info.num_classes) + ")");
+    }
+  }
+
+  void set_lr(double lr) {
+    for (auto& group : optimizer->param_groups()) {
+      static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+    }
+  }
+
+  double density() const {
+    std::int64_t nonzero = 0, total = 0;
+    for (const auto& p : maskable_parameters(*model)) {
+      nonzero += p.weight.count_nonzero().item<std::int64_t>();
+      total += p.weight.numel();
+    }
+    return total == 0
+               ? 1.0
+               : static_cast<double>(nonzero) / static_cast<double>(total);
+  }
+
+  MetricValues evaluate(const DataSplit& split, torch::Tensor* probabilities,
+                        const char* split_name) {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    for (auto& m : metrics) m.second->reset();
+    std::vector<torch::Tensor> all;
+    std::int64_t batch = 0;
+    for (std::int64_t begin = 0; begin < split.size();
+         begin += eval_batch_size, ++batch) {
+      auto len = std::min(eval_batch_size, split.size() - begin);
+      auto logits = model->forward(split.inputs.narrow(0, begin, len));
+      if (!torch::isfinite(logits).all().item<bool>()) {
+        model->train();
+        throw DataError(
+            "non-finite logits (NaN or inf) in " + std::string(split_name) +
+            " batch " + std::to_string(batch) + " (examples " +
+            std::to_string(begin) + ".." + std::to_string(begin + len - 1) +
+            "); training has diverged");
+      }
+      auto log_probs = F::log_softmax(logits.to(torch::kDouble), 1).cpu();
+      auto labels = split.labels.narrow(0, begin, len).cpu();
+      for (auto& m : metrics) m.second->update(log_probs, labels);
+      if (probabilities) all.push_back(log_probs.exp());
+    }
+    model->train();
+    MetricValues out;
+    for (auto& m : metrics) out.emplace_back(m.first, m.second->value());
+    if (probabilities) {
+      *probabilities = all.empty() ? torch::Tensor() : torch::cat(all);
+    }
+    return out;
+  }
+
+  EpochRecord run_epoch(
+      const std::function<void(std::int64_t, std::int64_t)>& on_step) {
+    model->train();
+    auto order = torch::randperm(train.size(), shuffle_generator, torch::kLong)
+                     .to(device);
+    auto loss_sum = torch::zeros({}, torch::TensorOptions(device));
+    double lr = base_lr;
+    for (std::int64_t b = 0; b < steps_per_epoch; ++b) {
+      auto len = std::min(batch_size, train.size() - b * batch_size);
+      auto index = order.narrow(0, b * batch_size, len);
+      auto inputs = train.inputs.index_select(0, index);
+      auto labels = train.labels.index_select(0, index);
+
+      lr = schedule->value(context.step);
+      set_lr(lr);
+      method->before_step(context);
+      optimizer->zero_grad();
+      auto loss = F::cross_entropy(model->forward(inputs), labels);
+      loss.backward();
+      bool apply_step = true;
+      if (method->topology_update_due(context)) {
+        apply_step = method->update_topology(context);
+      }
+      method->after_backward(context);
+      if (apply_step) optimizer->step();
+      method->after_step(context);
+      loss_sum += loss.detach();
+      ++context.step;
+      if (on_step) on_step(b + 1, steps_per_epoch);
+    }
+    method->on_epoch_end(context);
+    EpochRecord record;
+    record.epoch = context.epoch + 1;
+    record.step = context.step;
+    record.lr = lr;
+    record.train_loss =
+        loss_sum.item<double>() / static_cast<double>(steps_per_epoch);
+    if (!std::isfinite(record.train_loss)) {
+      throw Error("training diverged in epoch " + std::to_string(record.epoch) +
+                  " (mean loss is not finite); lower optimizer.lr");
+    }
+    ++context.epoch;
+    const bool last = context.epoch == epochs;
+    if (validation.size() > 0 &&
+        (last || (eval_every > 0 && context.epoch % eval_every == 0))) {
+      record.validation = evaluate(validation, nullptr, "validation");
+    }
+    record.density = density();
+    return record;
+  }
+};
+
+Trainer::Trainer(const ExperimentConfig& config, const Registry& registry,
+                 Mode mode)
+    : impl_(std::make_unique<Impl>(config, registry)) {
+  impl_->build(mode);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::fit(
+    const std::function<void(const EpochRecord&)>& on_epoch,
+    const std::function<void(std::int64_t, std::int64_t)>& on_step) {
+  auto& m = *impl_;
+  m.started = std::chrono::steady_clock::now();
+  while (m.context.epoch < m.epochs) {
+    EpochRecord record = m.run_epoch(on_step);
+    record.seconds =
+        m.seconds_before + std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - m.started)
+                               .count();
+    if (on_epoch) on_epoch(record);
+  }
+}
+
+MetricValues Trainer::test(torch::Tensor* probabilities) {
+  auto& m = *impl_;
+  if (!m.finalized) {
+    if (auto replacement = m.method->finalize(m.context)) {
+      replacement->to(m.device);
+      m.model = replacement;
+      m.context.model = replacement;
+    }
+    m.finalized = true;
+  }
+  return m.evaluate(m.test, probabilities, "test");
+}
+
+MetricValues Trainer::evaluate(const DataSplit& split,
+                               torch::Tensor* probabilities) {
+  return impl_->evaluate(split, probabilities, "evaluation");
+}
+
+std::shared_ptr<Model> Trainer::model() const { return impl_->model; }
+double Trainer::density() const { return impl_->density(); }
+std::int64_t Trainer::step() const { return impl_->context.step; }
+std::int64_t Trainer::epoch() const { return impl_->context.epoch; }
+std::int64_t Trainer::total_steps() const { return impl_->context.total_steps; }
+std::string Trainer::device_name() const { return impl_->device.str(); }
+const DataSplit& Trainer::train_split() const { return impl_->train; }
+const DataSplit& Trainer::validation_split() const { return impl_->validation; }
+const DataSplit& Trainer::test_split() const { return impl_->test; }
+
+void Trainer::save_state(const std::string& file) const {
+  const auto& m = *impl_;
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model_archive, optimizer_archive,
+      method_archive;
+  m.model->save(model_archive);
+  m.optimizer->save(optimizer_archive);
+  m.method->save(method_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("method", method_archive);
+  archive.write("step", torch::tensor(m.context.step));
+  archive.write("epoch", torch::tensor(m.context.epoch));
+  archive.write("rng/shuffle", m.shuffle_generator.get_state());
+  archive.write(
+      "rng/torch",
+      torch::globalContext().defaultGenerator(torch::kCPU).get_state());
+  archive.save_to(file);
+}
+
+void Trainer::load_state(const std::string& file) {
+  auto& m = *impl_;
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file, m.device);
+  } catch (const std::exception& e) {
+    throw Error("cannot read training state " + file + ": " + e.what());
+  }
+  torch::serialize::InputArchive model_archive, optimizer_archive,
+      method_archive;
+  archive.read("model", model_archive);
+  archive.read("optimizer", optimizer_archive);
+  archive.read("method", method_archive);
+  m.model->load(model_archive);
+  m.optimizer->load(optimizer_archive);
+  m.method->load(method_archive);
+  torch::Tensor step, epoch, shuffle, global;
+  archive.read("step", step);
+  archive.read("epoch", epoch);
+  archive.read("rng/shuffle", shuffle);
+  archive.read("rng/torch", global);
+  m.context.step = step.item<std::int64_t>();
+  m.context.epoch = epoch.item<std::int64_t>();
+  m.shuffle_generator.set_state(shuffle.cpu());
+  at::Generator global_generator =  // a handle: shares the default's state
+      torch::globalContext().defaultGenerator(torch::kCPU);
+  global_generator.set_state(global.cpu());
+}
+
+}  // namespace cigl

@@ -1,0 +1,130 @@
+// Metrics `accuracy`, `ece`, `nll` and `brier` over streamed
+// log-probabilities (float64, CPU), as defined in algorithms.md.
+#include <cmath>
+#include <limits>
+
+#include <torch/torch.h>
+
+#include "cigl/metric.hpp"
+#include "cigl/plugin.hpp"
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Shared bookkeeping: a running sum over examples, reported as a mean.
+class MeanMetric : public cigl::Metric {
+ public:
+  void reset() override {
+    sum_ = 0;
+    count_ = 0;
+  }
+  void update(const torch::Tensor& log_probs,
+              const torch::Tensor& labels) override {
+    sum_ += per_example_sum(log_probs, labels);
+    count_ += labels.size(0);
+  }
+  double value() const override {
+    return count_ == 0 ? kNaN : sum_ / static_cast<double>(count_);
+  }
+
+ protected:
+  virtual double per_example_sum(const torch::Tensor& log_probs,
+                                 const torch::Tensor& labels) const = 0;
+
+ private:
+  double sum_ = 0;
+  std::int64_t count_ = 0;
+};
+
+class Accuracy : public MeanMetric {
+  double per_example_sum(const torch::Tensor& log_probs,
+                         const torch::Tensor& labels) const override {
+    return log_probs.argmax(1).eq(labels).sum().item<double>();
+  }
+};
+
+/// Mean of -log p(true class), straight from log-softmax: never a clamped
+/// probability, so confident mistakes cost what they should.
+class Nll : public MeanMetric {
+  double per_example_sum(const torch::Tensor& log_probs,
+                         const torch::Tensor& labels) const override {
+    return -log_probs.gather(1, labels.unsqueeze(1)).sum().item<double>();
+  }
+};
+
+/// Mean over examples of sum_c (p_c - onehot_c)^2.
+class Brier : public MeanMetric {
+  double per_example_sum(const torch::Tensor& log_probs,
+                         const torch::Tensor& labels) const override {
+    auto p = log_probs.exp();
+    auto onehot = torch::zeros_like(p).scatter_(1, labels.unsqueeze(1), 1.0);
+    return (p - onehot).pow(2).sum().item<double>();
+  }
+};
+
+/// Expected calibration error with `n_bins` equal-width bins over the top
+/// confidence; bin i holds (i/n, (i+1)/n], and a confidence of 0 joins bin 0.
+class Ece : public cigl::Metric {
+ public:
+  explicit Ece(std::int64_t bins)
+      : bins_(bins),
+        edges_(torch::linspace(0.0, 1.0, bins + 1, torch::kDouble)) {
+    reset();
+  }
+  void reset() override {
+    count_ = torch::zeros({bins_}, torch::kDouble);
+    confidence_ = torch::zeros({bins_}, torch::kDouble);
+    correct_ = torch::zeros({bins_}, torch::kDouble);
+    total_ = 0;
+  }
+  void update(const torch::Tensor& log_probs,
+              const torch::Tensor& labels) override {
+    auto [top, predicted] = log_probs.max(1);
+    auto confidence = top.exp();
+    // First edge >= confidence is the bin's upper edge.
+    auto bin =
+        (torch::searchsorted(edges_, confidence) - 1).clamp(0, bins_ - 1);
+    count_.index_add_(0, bin, torch::ones_like(confidence));
+    confidence_.index_add_(0, bin, confidence);
+    correct_.index_add_(0, bin, predicted.eq(labels).to(torch::kDouble));
+    total_ += labels.size(0);
+  }
+  double value() const override {
+    if (total_ == 0) return kNaN;
+    // sum_b |acc_b - conf_b| n_b / N, with n_b * acc_b = correct_b.
+    return (correct_ - confidence_).abs().sum().item<double>() /
+           static_cast<double>(total_);
+  }
+
+ private:
+  std::int64_t bins_;
+  torch::Tensor edges_, count_, confidence_, correct_;
+  std::int64_t total_ = 0;
+};
+
+void register_metrics(cigl::Registrar& r) {
+  r.add<cigl::Metric>(
+      {"accuracy", "top-1 accuracy", {}},
+      [](const cigl::Params&) { return std::make_shared<Accuracy>(); });
+  r.add<cigl::Metric>(
+      {"nll", "negative log-likelihood (mean)", {}},
+      [](const cigl::Params&) { return std::make_shared<Nll>(); });
+  r.add<cigl::Metric>(
+      {"brier",
+       "Brier score (mean squared error of the "
+       "probability vector)",
+       {}},
+      [](const cigl::Params&) { return std::make_shared<Brier>(); });
+  r.add<cigl::Metric>(
+      {"ece",
+       "expected calibration error, equal-width confidence bins",
+       {cigl::ParamSpec::integer("n_bins", 15, "number of bins").min(1)}},
+      [](const cigl::Params& p) {
+        return std::make_shared<Ece>(p.integer("n_bins"));
+      });
+}
+
+}  // namespace
+
+CIGL_PLUGIN("standard_metrics", "1.0.0", register_metrics)
