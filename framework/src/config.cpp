@@ -582,6 +582,17 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
   return config;
 }
 
+Params default_params(const Registry& registry, Kind kind,
+                      const std::string& name) {
+  const auto* c = registry.find(kind, name);
+  if (!c) throw ConfigError(registry.unknown_message(kind, name));
+  static const std::map<std::string, std::string> no_overrides;
+  Resolver r(registry, "", no_overrides);
+  Params params = r.resolve(nullptr, c->spec.params, kind_name(kind), {});
+  if (!r.errors.empty()) throw ConfigError(r.errors.front());
+  return params;
+}
+
 namespace {
 std::string value_toml(const Value& value);
 

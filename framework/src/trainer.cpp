@@ -64,8 +64,7 @@ struct Trainer::Impl {
   std::int64_t steps_per_epoch = 0, eval_every = 1;
   double base_lr = 0;
   bool finalized = false;
-  std::chrono::steady_clock::time_point started;
-  double seconds_before = 0;  // training time of epochs restored from state
+  double seconds_before = 0;  // training time so far
 
   using Mode = Trainer::Mode;
   Impl(const ExperimentConfig& c, const Registry& r) : config(c), registry(r) {}
@@ -285,17 +284,26 @@ Trainer::Trainer(const ExperimentConfig& config, const Registry& registry,
 
 Trainer::~Trainer() = default;
 
+EpochRecord Trainer::train_epoch(
+    const std::function<void(std::int64_t, std::int64_t)>& on_step) {
+  auto& m = *impl_;
+  if (m.context.epoch >= m.epochs) {
+    throw Error("all " + std::to_string(m.epochs) + " epochs are done");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  EpochRecord record = m.run_epoch(on_step);
+  m.seconds_before += std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  record.seconds = m.seconds_before;
+  return record;
+}
+
 void Trainer::fit(
     const std::function<void(const EpochRecord&)>& on_epoch,
     const std::function<void(std::int64_t, std::int64_t)>& on_step) {
-  auto& m = *impl_;
-  m.started = std::chrono::steady_clock::now();
-  while (m.context.epoch < m.epochs) {
-    EpochRecord record = m.run_epoch(on_step);
-    record.seconds =
-        m.seconds_before + std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - m.started)
-                               .count();
+  while (impl_->context.epoch < impl_->epochs) {
+    EpochRecord record = train_epoch(on_step);
     if (on_epoch) on_epoch(record);
   }
 }

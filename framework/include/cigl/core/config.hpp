@@ -62,6 +62,11 @@ class CIGL_API ConfigDocument {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The parameters a component gets when its section sets nothing: every
+/// declared default, nested components resolved too.
+CIGL_API Params default_params(const Registry& registry, Kind kind,
+                               const std::string& name);
+
 /// The resolved config as TOML: every key, defaults included, so the run
 /// folder's config.toml reproduces the run on its own.
 CIGL_API std::string to_toml(const ExperimentConfig& config);

@@ -46,6 +46,9 @@ class CIGL_API Trainer {
   /// `on_step` gets (step within epoch, steps per epoch) for progress.
   void fit(const std::function<void(const EpochRecord&)>& on_epoch = {},
            const std::function<void(std::int64_t, std::int64_t)>& on_step = {});
+  /// Trains one epoch (the next one); `on_step` as in fit().
+  EpochRecord train_epoch(
+      const std::function<void(std::int64_t, std::int64_t)>& on_step = {});
   /// Lets the method finalize the model (e.g. CigL's averaging), then
   /// evaluates the test split. `probabilities` receives {n, classes}.
   MetricValues test(torch::Tensor* probabilities = nullptr);

@@ -1,0 +1,182 @@
+// End to end on a subset of the real Fashion-MNIST (Debian's
+// dataset-fashion-mnist): the run folder, seeded reproducibility, resuming
+// from saved state, and static masks holding through training.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "cigl/core/run.hpp"
+#include "cigl/masking.hpp"
+#include "test_support.hpp"
+
+namespace cigl {
+namespace {
+
+const char* const kSubset = R"(
+[experiment]
+name = "e2e"
+threads = 2
+[training]
+epochs = 2
+batch_size = 64
+[data]
+plugin = "fashion_mnist"
+train_limit = 3000
+test_limit = 1000
+[model]
+plugin = "mlp"
+hidden = [64]
+[optimizer]
+lr = 0.05
+[schedule]
+plugin = "cosine"
+)";
+
+ExperimentConfig config(const std::vector<std::string>& overrides = {}) {
+  auto doc = ConfigDocument::from_string(kSubset, "e2e.toml");
+  for (const auto& o : overrides) doc.apply_override(o);
+  return doc.resolve(test::bundled_registry());
+}
+
+double value_of(const MetricValues& values, const std::string& name) {
+  for (const auto& [k, v] : values) {
+    if (k == name) return v;
+  }
+  ADD_FAILURE() << "no metric " << name;
+  return 0;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST(EndToEnd, RunFolderHoldsConfigHistoryMetricsAndPredictions) {
+  test::TempDir dir("e2e");
+  std::ostringstream log;
+  RunOptions options;
+  options.run_dir = dir.file("run");
+  options.log = &log;
+  auto summary = run_experiment(config({"experiment.save_predictions=true"}),
+                                test::bundled_registry(), options);
+
+  // Learns something real: 10 classes, so chance is 0.1.
+  EXPECT_GT(value_of(summary.test, "accuracy"), 0.70);
+  EXPECT_DOUBLE_EQ(summary.density, 1.0);
+  EXPECT_EQ(summary.steps, 2 * 43);  // 2700 training examples / 64
+
+  const std::string metrics = test::read_file(dir.file("run/metrics.json"));
+  for (const char* key : {"\"accuracy\"", "\"ece\"", "\"nll\"", "\"brier\"",
+                          "\"density\": 1"}) {
+    EXPECT_NE(metrics.find(key), std::string::npos) << key << "\n" << metrics;
+  }
+  auto history = lines(test::read_file(dir.file("run/history.csv")));
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0],
+            "epoch,step,lr,train_loss,val_accuracy,val_ece,val_nll,val_brier,"
+            "density,seconds");
+  EXPECT_EQ(history[2].rfind("2,86,", 0), 0u) << history[2];
+
+  auto predictions = lines(test::read_file(dir.file("run/predictions.csv")));
+  ASSERT_EQ(predictions.size(), 1001u);
+  EXPECT_EQ(predictions[0], "label,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9");
+  // Each row's probabilities sum to one (to the printed precision).
+  std::stringstream row(predictions[1]);
+  std::string cell;
+  std::getline(row, cell, ',');
+  double sum = 0;
+  while (std::getline(row, cell, ',')) sum += std::stod(cell);
+  EXPECT_NEAR(sum, 1.0, 1e-4);
+
+  // The written config reproduces the run's settings.
+  auto again = ConfigDocument::from_file(dir.file("run/config.toml"))
+                   .resolve(test::bundled_registry());
+  EXPECT_EQ(again.data.params.integer("train_limit"), 3000);
+  EXPECT_TRUE(again.experiment.boolean("save_predictions"));
+  EXPECT_NE(log.str().find("epoch 2/2"), std::string::npos) << log.str();
+}
+
+TEST(EndToEnd, SameSeedGivesBitIdenticalMetricsOnCpu) {
+  auto run = [](const std::vector<std::string>& overrides) {
+    Trainer trainer(config(overrides), test::bundled_registry());
+    trainer.fit();
+    return trainer.test();
+  };
+  auto a = run({"experiment.device=cpu"});
+  auto b = run({"experiment.device=cpu"});
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].second, b[i].second) << a[i].first;  // exact, not near
+  }
+  auto c = run({"experiment.device=cpu", "experiment.seed=1"});
+  EXPECT_NE(a[2].second, c[2].second) << "the seed changes nothing";
+}
+
+TEST(EndToEnd, ResumingFromSavedStateMatchesAnUninterruptedRun) {
+  test::TempDir dir("resume");
+  const std::vector<std::string> overrides = {
+      "experiment.device=cpu", "method.plugin=static", "method.density=0.2"};
+  Trainer straight(config(overrides), test::bundled_registry());
+  straight.fit();
+  auto expected = straight.test();
+
+  {
+    Trainer first(config(overrides), test::bundled_registry());
+    first.train_epoch();
+    first.save_state(dir.file("state.pt"));
+  }
+  Trainer resumed(config(overrides), test::bundled_registry());
+  resumed.load_state(dir.file("state.pt"));
+  EXPECT_EQ(resumed.epoch(), 1);
+  resumed.train_epoch();
+  auto got = resumed.test();
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(got[i].second, expected[i].second) << got[i].first;
+  }
+}
+
+TEST(StaticMethod, MaskKeepsExactDensityAndZerosThroughTraining) {
+  auto c = config({"method.plugin=static", "method.density=0.1",
+                   "model.hidden=[300, 100]", "optimizer.weight_decay=0.01"});
+  Trainer trainer(c, test::bundled_registry());
+  auto model = trainer.model();
+
+  // ERK for 784x300, 300x100, 100x10 worked out by hand: ones_i = eps *
+  // (n_in + n_out). With all three, eps = 26620 / 1594 = 16.7 and the
+  // classifier would get 16.7 * 110 / 1000 > 1, so it goes dense; then
+  // eps = (0.1 * 265200 - 0.9 * 1000) / (1084 + 400) = 25620 / 1484.
+  const double total = 784 * 300 + 300 * 100 + 100 * 10;
+  const double eps = 25620.0 / 1484.0;
+  const std::vector<std::int64_t> expected_ones = {
+      18714,  // round(eps * 1084) = round(18714.34)
+      6906,   // round(eps * 400) = round(6905.66)
+      1000};  // dense
+  ASSERT_NEAR(eps * 1084, 18714.34, 0.01);
+  ASSERT_NEAR(eps * 400, 6905.66, 0.01);
+
+  auto params = maskable_parameters(*model);
+  ASSERT_EQ(params.size(), 3u);
+  std::vector<torch::Tensor> initial;
+  for (std::size_t i = 0; i < 3; ++i) {
+    initial.push_back(params[i].weight.ne(0).clone());
+    EXPECT_EQ(initial[i].sum().item<std::int64_t>(), expected_ones[i])
+        << params[i].name;
+  }
+  trainer.fit();
+  std::int64_t ones = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto active = params[i].weight.ne(0);
+    // Every inactive weight is still exactly zero, despite momentum and
+    // weight decay, and the active ones moved.
+    EXPECT_FALSE(active.logical_and(initial[i].logical_not()).any().item<bool>())
+        << params[i].name;
+    EXPECT_EQ(active.sum().item<std::int64_t>(), expected_ones[i]);
+    ones += expected_ones[i];
+  }
+  EXPECT_NEAR(trainer.density(), static_cast<double>(ones) / total, 1e-12);
+  EXPECT_NEAR(trainer.density(), 0.1, 1e-4);
+}
+
+}  // namespace
+}  // namespace cigl

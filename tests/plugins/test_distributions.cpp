@@ -1,0 +1,96 @@
+// Layer-wise densities against hand-worked values.
+#include <gtest/gtest.h>
+
+#include "cigl/core/config.hpp"
+#include "cigl/distribution.hpp"
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "cigl/masking.hpp"
+#include "test_support.hpp"
+
+namespace cigl {
+namespace {
+
+std::vector<double> densities(const std::string& name,
+                              const std::vector<LayerShape>& layers,
+                              double density,
+                              const std::vector<std::pair<std::string, Value>>&
+                                  overrides = {}) {
+  auto& registry = test::bundled_registry();
+  Params params = default_params(registry, Kind::distribution, name);
+  for (const auto& [k, v] : overrides) params.set(k, v, "test");
+  return registry.make<Distribution>(name, params)->densities(layers, density);
+}
+
+const std::vector<LayerShape> kLayers = {
+    {"a", {10, 10}},   // raw (10+10)/100 = 0.2
+    {"b", {100, 10}},  // raw 110/1000 = 0.11
+    {"c", {2, 2}},     // raw 4/4 = 1: overflows, becomes dense
+};
+
+TEST(Erk, OverflowingLayerBecomesDenseAndEpsilonIsSolvedAgain) {
+  // First pass: eps = 552 / 134, eps * 1.0 > 1, so layer c is dense.
+  // Second pass: budget 0.5*100 + 0.5*1000 - 0.5*4 = 548 ones over
+  // divisor 0.2*100 + 0.11*1000 = 130.
+  auto d = densities("erk", kLayers, 0.5);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_NEAR(d[0], 548.0 / 130 * 0.2, 1e-12);
+  EXPECT_NEAR(d[1], 548.0 / 130 * 0.11, 1e-12);
+  EXPECT_DOUBLE_EQ(d[2], 1.0);
+  // The ones add up to the target exactly.
+  EXPECT_NEAR(d[0] * 100 + d[1] * 1000 + d[2] * 4, 0.5 * 1104, 1e-9);
+}
+
+TEST(Erk, ConvolutionUsesEveryDimension) {
+  // conv 16x6x5x5: raw 32/2400; linear 120x400: raw 520/48000.
+  std::vector<LayerShape> layers = {{"conv", {16, 6, 5, 5}},
+                                    {"fc", {120, 400}}};
+  auto d = densities("erk", layers, 0.1);
+  const double eps = 0.1 * (2400 + 48000) /
+                     (32.0 / 2400 * 2400 + 520.0 / 48000 * 48000);
+  EXPECT_NEAR(d[0], eps * 32 / 2400, 1e-12);
+  EXPECT_NEAR(d[1], eps * 520 / 48000, 1e-12);
+}
+
+TEST(Erk, PowerScaleZeroIsUniform) {
+  auto d = densities("erk", {{"a", {10, 10}}, {"b", {100, 10}}}, 0.3,
+                     {{"erk_power_scale", 0.0}});
+  EXPECT_NEAR(d[0], 0.3, 1e-12);
+  EXPECT_NEAR(d[1], 0.3, 1e-12);
+}
+
+TEST(Uniform, DenseFirstLayerIsNotCompensated) {
+  auto d = densities("uniform", kLayers, 0.2, {{"dense_first_layer", true}});
+  EXPECT_EQ(d, (std::vector<double>{1.0, 0.2, 0.2}));
+  d = densities("uniform", kLayers, 0.2, {{"dense_last_layer", true}});
+  EXPECT_EQ(d, (std::vector<double>{0.2, 0.2, 1.0}));
+}
+
+TEST(Masks, RandomMaskHasTheExactCountPerLayer) {
+  torch::nn::Sequential net(torch::nn::Linear(30, 20), torch::nn::ReLU(),
+                            torch::nn::Linear(20, 7));
+  MaskSet masks(*net);
+  ASSERT_EQ(masks.size(), 2u);
+  EXPECT_EQ(masks.name(0), "0.weight");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
+  masks.randomize({0.25, 0.5}, generator);
+  EXPECT_EQ(masks.active(0), 150);  // 600 * 0.25
+  EXPECT_EQ(masks.active(1), 70);   // 140 * 0.5
+  EXPECT_EQ(masks.total(), 740);
+  EXPECT_EQ(masks.mask(0).dtype(), torch::kBool);
+  masks.apply_to_weights();
+  EXPECT_EQ(net[0]->as<torch::nn::Linear>()->weight.count_nonzero().item<int64_t>(),
+            150);
+}
+
+TEST(Masks, OnesForDensityRounds) {
+  EXPECT_EQ(ones_for_density(1000, 0.1), 100);
+  EXPECT_EQ(ones_for_density(10, 0.14), 1);
+  EXPECT_EQ(ones_for_density(10, 0.16), 2);
+  EXPECT_EQ(ones_for_density(10, 0.001), 1);  // never an empty layer
+  EXPECT_EQ(ones_for_density(10, 0.0), 0);
+}
+
+}  // namespace
+}  // namespace cigl

@@ -1,0 +1,57 @@
+#pragma once
+// Helpers shared by the tests: paths of the build, temporary folders, and
+// a registry loaded with the bundled plugins.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "cigl/core/registry.hpp"
+
+namespace cigl::test {
+
+inline std::string fixture_dir(const std::string& name) {
+  return std::string(CIGL_TEST_FIXTURE_DIR) + "/" + name;
+}
+
+/// A fresh folder under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag) {
+    path_ = std::filesystem::temp_directory_path() /
+            ("cigl-test-" + tag + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const {
+    return (path_ / name).string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// The registry every test of bundled plugins starts from.
+inline Registry& bundled_registry() {
+  static Registry* registry = [] {
+    auto* r = new Registry();  // lives to exit, as cigl-run's does
+    auto errors = r->load_directories({CIGL_TEST_PLUGIN_DIR});
+    if (!errors.empty()) throw std::runtime_error(errors.front());
+    return r;
+  }();
+  return *registry;
+}
+
+}  // namespace cigl::test
