@@ -292,9 +292,9 @@ EpochRecord Trainer::train_epoch(
   }
   const auto start = std::chrono::steady_clock::now();
   EpochRecord record = m.run_epoch(on_step);
-  m.seconds_before += std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  m.seconds_before +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   record.seconds = m.seconds_before;
   return record;
 }

@@ -172,8 +172,7 @@ TEST(Config, TomlSyntaxErrorHasItsPosition) {
 }
 
 TEST(Config, MissingFileIsAConfigError) {
-  EXPECT_THROW(ConfigDocument::from_file("/nonexistent/exp.toml"),
-               ConfigError);
+  EXPECT_THROW(ConfigDocument::from_file("/nonexistent/exp.toml"), ConfigError);
 }
 
 TEST(Config, DuplicateMetricLabelsNeedAName) {

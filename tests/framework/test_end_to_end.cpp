@@ -68,8 +68,8 @@ TEST(EndToEnd, RunFolderHoldsConfigHistoryMetricsAndPredictions) {
   EXPECT_EQ(summary.steps, 2 * 43);  // 2700 training examples / 64
 
   const std::string metrics = test::read_file(dir.file("run/metrics.json"));
-  for (const char* key : {"\"accuracy\"", "\"ece\"", "\"nll\"", "\"brier\"",
-                          "\"density\": 1"}) {
+  for (const char* key :
+       {"\"accuracy\"", "\"ece\"", "\"nll\"", "\"brier\"", "\"density\": 1"}) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key << "\n" << metrics;
   }
   auto history = lines(test::read_file(dir.file("run/history.csv")));
@@ -169,7 +169,8 @@ TEST(StaticMethod, MaskKeepsExactDensityAndZerosThroughTraining) {
     auto active = params[i].weight.ne(0);
     // Every inactive weight is still exactly zero, despite momentum and
     // weight decay, and the active ones moved.
-    EXPECT_FALSE(active.logical_and(initial[i].logical_not()).any().item<bool>())
+    EXPECT_FALSE(
+        active.logical_and(initial[i].logical_not()).any().item<bool>())
         << params[i].name;
     EXPECT_EQ(active.sum().item<std::int64_t>(), expected_ones[i]);
     ones += expected_ones[i];

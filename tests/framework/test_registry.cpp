@@ -2,9 +2,9 @@
 // of a failing plugin is registered, and objects keep their library.
 #include <gtest/gtest.h>
 
+#include "cigl/cigl.hpp"
 #include "cigl/core/config.hpp"
 #include "cigl/core/registry.hpp"
-#include "cigl/cigl.hpp"
 #include "test_support.hpp"
 
 namespace cigl {
@@ -139,9 +139,10 @@ TEST(PluginLifetime, ObjectKeepsItsLibraryAfterTheRegistryIsGone) {
     Registry registry;
     registry.load_plugin(fixture_dir("good") + "/libgood_plugin.so");
     Params params("method");
-    params.set("counter",
-               static_cast<std::int64_t>(reinterpret_cast<intptr_t>(&destroyed)),
-               "test");
+    params.set(
+        "counter",
+        static_cast<std::int64_t>(reinterpret_cast<intptr_t>(&destroyed)),
+        "test");
     method = registry.make<Method>("fixture_method", params);
   }
   // The registry is gone; destroying the method runs the plugin's code.
@@ -201,8 +202,7 @@ TEST(BundledPlugins, EveryComponentBuildsFromItsDefaults) {
           EXPECT_NE(registry.make<Metric>(c->spec.name, params), nullptr);
           break;
         case Kind::distribution:
-          EXPECT_NE(registry.make<Distribution>(c->spec.name, params),
-                    nullptr);
+          EXPECT_NE(registry.make<Distribution>(c->spec.name, params), nullptr);
           break;
         default: break;
       }

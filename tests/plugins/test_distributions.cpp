@@ -1,10 +1,10 @@
 // Layer-wise densities against hand-worked values.
 #include <gtest/gtest.h>
 
-#include "cigl/core/config.hpp"
-#include "cigl/distribution.hpp"
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
+#include "cigl/core/config.hpp"
+#include "cigl/distribution.hpp"
 
 #include "cigl/masking.hpp"
 #include "test_support.hpp"
@@ -12,11 +12,10 @@
 namespace cigl {
 namespace {
 
-std::vector<double> densities(const std::string& name,
-                              const std::vector<LayerShape>& layers,
-                              double density,
-                              const std::vector<std::pair<std::string, Value>>&
-                                  overrides = {}) {
+std::vector<double> densities(
+    const std::string& name, const std::vector<LayerShape>& layers,
+    double density,
+    const std::vector<std::pair<std::string, Value>>& overrides = {}) {
   auto& registry = test::bundled_registry();
   Params params = default_params(registry, Kind::distribution, name);
   for (const auto& [k, v] : overrides) params.set(k, v, "test");
@@ -47,8 +46,8 @@ TEST(Erk, ConvolutionUsesEveryDimension) {
   std::vector<LayerShape> layers = {{"conv", {16, 6, 5, 5}},
                                     {"fc", {120, 400}}};
   auto d = densities("erk", layers, 0.1);
-  const double eps = 0.1 * (2400 + 48000) /
-                     (32.0 / 2400 * 2400 + 520.0 / 48000 * 48000);
+  const double eps =
+      0.1 * (2400 + 48000) / (32.0 / 2400 * 2400 + 520.0 / 48000 * 48000);
   EXPECT_NEAR(d[0], eps * 32 / 2400, 1e-12);
   EXPECT_NEAR(d[1], eps * 520 / 48000, 1e-12);
 }
@@ -80,8 +79,9 @@ TEST(Masks, RandomMaskHasTheExactCountPerLayer) {
   EXPECT_EQ(masks.total(), 740);
   EXPECT_EQ(masks.mask(0).dtype(), torch::kBool);
   masks.apply_to_weights();
-  EXPECT_EQ(net[0]->as<torch::nn::Linear>()->weight.count_nonzero().item<int64_t>(),
-            150);
+  EXPECT_EQ(
+      net[0]->as<torch::nn::Linear>()->weight.count_nonzero().item<int64_t>(),
+      150);
 }
 
 TEST(Masks, OnesForDensityRounds) {

@@ -32,8 +32,7 @@ double metric(const std::string& name, const torch::Tensor& log_probs,
 
 // Probabilities {0.8, 0.2}, {0.4, 0.6}, {1, 0}, {0.5, 0.5}; labels 0,0,0,1.
 torch::Tensor four_examples() {
-  return torch::tensor({0.8, 0.2, 0.4, 0.6, 1.0, 0.0, 0.5, 0.5},
-                       torch::kDouble)
+  return torch::tensor({0.8, 0.2, 0.4, 0.6, 1.0, 0.0, 0.5, 0.5}, torch::kDouble)
       .view({4, 2})
       .log();
 }
@@ -72,9 +71,8 @@ TEST(Metrics, EceMergesExamplesInABin) {
 TEST(Metrics, EceUpperBinEdgeIsInclusive) {
   ASSERT_EQ(std::exp(std::log(0.5)), 0.5);
   ASSERT_EQ(std::exp(std::log(0.75)), 0.75);
-  auto lp = torch::tensor({0.5, 0.5, 0.75, 0.25}, torch::kDouble)
-                .view({2, 2})
-                .log();
+  auto lp =
+      torch::tensor({0.5, 0.5, 0.75, 0.25}, torch::kDouble).view({2, 2}).log();
   // 0.5 belongs to (0, 0.5]: |1 - 0.5|; 0.75 alone in (0.5, 1]: |0 - 0.75|.
   // Had 0.5 gone up, the result would be |0.5 - 0.625| * 2 / 2 = 0.125.
   EXPECT_NEAR(metric("ece", lp, {0, 1}, 2), (0.5 + 0.75) / 2, 1e-12);
@@ -84,8 +82,8 @@ TEST(Metrics, EceConfidenceZeroGoesToTheFirstBinAndOneToTheLast) {
   // A: confidence 1, right. B: all probabilities 0 (confidence 0), and its
   // argmax (class 0) is right: |1 - 0| in bin 0. The 13 bins between are
   // empty and add nothing.
-  auto lp = torch::tensor({0.0, -kInf, -kInf, -kInf}, torch::kDouble)
-                .view({2, 2});
+  auto lp =
+      torch::tensor({0.0, -kInf, -kInf, -kInf}, torch::kDouble).view({2, 2});
   EXPECT_DOUBLE_EQ(metric("ece", lp, {0, 0}, 15), 0.5);
   EXPECT_DOUBLE_EQ(metric("ece", lp, {0, 1}, 15), 0.0);
 }

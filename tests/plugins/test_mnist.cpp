@@ -17,8 +17,8 @@ std::string big_endian(std::uint32_t v) {
 
 std::string images_idx(std::uint32_t n, std::uint32_t rows = 28,
                        std::uint32_t cols = 28) {
-  std::string s = big_endian(0x803) + big_endian(n) + big_endian(rows) +
-                  big_endian(cols);
+  std::string s =
+      big_endian(0x803) + big_endian(n) + big_endian(rows) + big_endian(cols);
   for (std::uint32_t i = 0; i < n * rows * cols; ++i) {
     s += static_cast<char>((i / (rows * cols)) * 50);  // image k is 50k
   }
@@ -78,7 +78,8 @@ class IdxDataset : public ::testing::Test {
 TEST_F(IdxDataset, ReadsPlainFilesIntoScaledTensors) {
   write_valid(false);
   auto data = dataset()->load();
-  ASSERT_EQ(data.train.inputs.sizes(), (std::vector<std::int64_t>{3, 1, 28, 28}));
+  ASSERT_EQ(data.train.inputs.sizes(),
+            (std::vector<std::int64_t>{3, 1, 28, 28}));
   EXPECT_EQ(data.train.labels.dtype(), torch::kLong);
   EXPECT_EQ(data.train.labels[2].item<std::int64_t>(), 4);
   EXPECT_EQ(data.test.labels[0].item<std::int64_t>(), 9);
@@ -150,8 +151,7 @@ TEST_F(IdxDataset, MismatchedCountsNameBothFiles) {
   test::write_file(dir.file("train-labels-idx1-ubyte"), labels_idx({1, 2}));
   std::string e = load_error();
   EXPECT_NE(e.find("holds 3 images but"), std::string::npos) << e;
-  EXPECT_NE(e.find("train-labels-idx1-ubyte holds 2 labels"),
-            std::string::npos)
+  EXPECT_NE(e.find("train-labels-idx1-ubyte holds 2 labels"), std::string::npos)
       << e;
 }
 

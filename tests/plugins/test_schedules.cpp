@@ -54,7 +54,8 @@ TEST(Schedules, StepDecayMultipliesEveryIntervalAfterWarmup) {
 
 TEST(Schedules, DurationsInEpochsUseStepsPerEpoch) {
   // every = 1.5 epochs of 10 steps = 15 steps.
-  auto s = make("step_decay", {{"every", 1.5}, {"factor", 0.1}}, {1.0, 100, 10});
+  auto s =
+      make("step_decay", {{"every", 1.5}, {"factor", 0.1}}, {1.0, 100, 10});
   EXPECT_DOUBLE_EQ(s->value(14), 1.0);
   EXPECT_NEAR(s->value(15), 0.1, 1e-15);
 }

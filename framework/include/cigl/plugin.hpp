@@ -31,7 +31,7 @@
 /// compiler family, the libstdc++ string ABI and the LibTorch version.
 #define CIGL_BUILD_FINGERPRINT \
   CIGL_COMPILER_ID             \
-      " cxx11abi=" CIGL_STR(_GLIBCXX_USE_CXX11_ABI) " torch=" TORCH_VERSION
+  " cxx11abi=" CIGL_STR(_GLIBCXX_USE_CXX11_ABI) " torch=" TORCH_VERSION
 
 extern "C" {
 /// Plain struct, stable layout: api_version stays the first member.

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cigl builds and runs with, only if missing.
+set -euo pipefail
+packages=(
+  g++ cmake ninja-build ccache pkg-config
+  libtorch-dev libopenblas0-pthread
+  libboost-dev libboost-program-options-dev
+  libtomlplusplus-dev libgtest-dev zlib1g-dev
+  dataset-fashion-mnist
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

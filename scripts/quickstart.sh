@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command one: install what is missing, build cigl-run and the
+# bundled plugins, train configs/quickstart.toml (results in runs/quickstart).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh --target cigl-run cigl_plugins
+build/bin/cigl-run --config configs/quickstart.toml "$@"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command two: install what is missing, build everything, run the
+# test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+cd build && ctest --output-on-failure -j2
