@@ -84,6 +84,17 @@ TEST_F(Cli, RuntimeFailureIsExitOneWithTheReason) {
       << r.output;
 }
 
+TEST_F(Cli, DivergingRunStopsWithAnErrorInsteadOfNaNMetrics) {
+  auto r = run("--config " +
+               config("[data]\ntrain_limit = 500\ntest_limit = 100\n"
+                      "[training]\nepochs = 2\n[optimizer]\nlr = 1e12\n") +
+               " --output " + dir.file("run"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("error: training diverged in epoch 1"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST_F(Cli, DescribeListsParametersWithTypesDefaultsAndRanges) {
   auto r = run("--describe method/static");
   EXPECT_EQ(r.code, 0);
