@@ -30,6 +30,12 @@ class Base : public cigl::Schedule {
 
  protected:
   virtual double factor(std::int64_t step) const = 0;
+  /// Share of the post-warm-up steps done, in [0, 1].
+  double progress(std::int64_t step) const {
+    const double span =
+        static_cast<double>(std::max<std::int64_t>(1, total_ - warmup_));
+    return std::min(1.0, static_cast<double>(step - warmup_) / span);
+  }
   double base_;
   std::int64_t total_;
   std::string unit_;
@@ -47,10 +53,8 @@ class Cosine : public Base {
   Cosine(const cigl::Params& p, const cigl::ScheduleContext& c)
       : Base(p, c), min_factor_(p.number("min_factor")) {}
   double factor(std::int64_t step) const override {
-    const double span =
-        static_cast<double>(std::max<std::int64_t>(1, total_ - warmup_));
-    const double t = std::min(1.0, static_cast<double>(step - warmup_) / span);
-    return min_factor_ + (1 - min_factor_) * 0.5 * (1 + std::cos(kPi * t));
+    return min_factor_ +
+           (1 - min_factor_) * 0.5 * (1 + std::cos(kPi * progress(step)));
   }
 
  private:
@@ -63,10 +67,7 @@ class Linear : public Base {
   Linear(const cigl::Params& p, const cigl::ScheduleContext& c)
       : Base(p, c), end_factor_(p.number("end_factor")) {}
   double factor(std::int64_t step) const override {
-    const double span =
-        static_cast<double>(std::max<std::int64_t>(1, total_ - warmup_));
-    const double t = std::min(1.0, static_cast<double>(step - warmup_) / span);
-    return 1 + (end_factor_ - 1) * t;
+    return 1 + (end_factor_ - 1) * progress(step);
   }
 
  private:
