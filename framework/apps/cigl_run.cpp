@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
     return kUsageError;
   }
 
+  // Declared outside the try: plugins stay loaded while an exception from
+  // one of their objects is being reported.
+  cigl::Registry registry;
   try {
     std::optional<cigl::ConfigDocument> document;
     std::vector<std::string> dirs;
@@ -161,7 +164,6 @@ int main(int argc, char** argv) {
       }
       for (const auto& dir : document->plugin_paths()) dirs.push_back(dir);
     }
-    cigl::Registry registry;
     const auto search_path = cigl::plugin_search_path(dirs);
     const auto load_errors = registry.load_directories(search_path);
 
@@ -198,6 +200,9 @@ int main(int argc, char** argv) {
     return kUsageError;
   } catch (const std::exception& e) {
     print_errors(e.what());
+    return kRuntimeError;
+  } catch (...) {
+    std::cerr << "error: unknown exception\n";
     return kRuntimeError;
   }
 }

@@ -26,7 +26,8 @@ const std::vector<ParamSpec>& experiment_specs() {
                         "auto picks CUDA when present, else CPU")
           .one_of({"auto", "cpu", "cuda"}),
       ParamSpec::integer("threads", 0, "CPU threads for LibTorch; 0: all cores")
-          .min(0),
+          .min(0)
+          .max(4096),
       ParamSpec::boolean("save_predictions", false,
                          "write predictions.csv (label and class "
                          "probabilities per test example)"),
@@ -284,7 +285,7 @@ class Resolver {
     bool below = spec.minimum && (spec.exclusive_minimum ? v <= *spec.minimum
                                                          : v < *spec.minimum);
     bool above = spec.maximum && v > *spec.maximum;
-    if (std::isnan(v) || below || above) {
+    if (!std::isfinite(v) || below || above) {
       std::ostringstream s;
       s << v << " is out of range (expected " << spec.constraint_text() << ")";
       error(where, path, s.str());
@@ -565,7 +566,8 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
     }
     config.plugin_paths = plugin_paths();
     for (const auto& dir : config.plugin_paths) {
-      if (!fs::is_directory(dir)) {
+      std::error_code ec;
+      if (!fs::is_directory(dir, ec)) {
         r.error(r.origin("plugins.paths", plugins->source()), "plugins.paths",
                 "plugin folder '" + dir + "' does not exist");
       }

@@ -52,7 +52,7 @@ std::int64_t ones_for_density(std::int64_t numel, double density) {
 MaskSet::MaskSet(torch::nn::Module& model) {
   for (auto& p : maskable_parameters(model)) {
     auto mask = torch::ones_like(p.weight, torch::kBool);
-    layers_.push_back({p.name, p.weight, mask});
+    layers_.push_back({p.name, p.weight, mask, mask.logical_not()});
   }
 }
 
@@ -62,6 +62,7 @@ void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
     throw Error("mask for " + layer.name + " has the wrong shape");
   }
   layer.mask = mask.to(layer.weight.device(), torch::kBool);
+  layer.inactive = layer.mask.logical_not();
 }
 
 std::vector<LayerShape> MaskSet::shapes() const {
@@ -85,17 +86,22 @@ void MaskSet::randomize(const std::vector<double>& densities,
     auto flat = torch::zeros({n}, torch::kBool);
     flat.index_fill_(0, order.narrow(0, 0, ones), true);
     layer.mask = flat.view(layer.weight.sizes()).to(layer.weight.device());
+    layer.inactive = layer.mask.logical_not();
   }
 }
 
 void MaskSet::apply_to_weights() const {
   torch::NoGradGuard no_grad;
-  for (const auto& l : layers_) l.weight.mul_(l.mask);
+  // masked_fill, not a multiply: NaN * 0 is NaN, and an inactive weight
+  // must be zero whatever happened to it.
+  for (const auto& l : layers_) l.weight.masked_fill_(l.inactive, 0);
 }
 
 void MaskSet::apply_to_gradients() const {
   for (const auto& l : layers_) {
-    if (l.weight.grad().defined()) l.weight.mutable_grad().mul_(l.mask);
+    if (l.weight.grad().defined()) {
+      l.weight.mutable_grad().masked_fill_(l.inactive, 0);
+    }
   }
 }
 
@@ -133,7 +139,7 @@ void MaskSet::apply_to_optimizer_state(
   torch::NoGradGuard no_grad;
   for (const auto& l : layers_) {
     auto buffer = momentum_buffer(optimizer, l.weight);
-    if (buffer.defined()) buffer.mul_(l.mask);
+    if (buffer.defined()) buffer.masked_fill_(l.inactive, 0);
   }
 }
 
@@ -166,7 +172,13 @@ void MaskSet::load(torch::serialize::InputArchive& archive) {
   for (auto& l : layers_) {
     torch::Tensor mask;
     archive.read("mask/" + l.name, mask);
+    if (mask.sizes() != l.weight.sizes()) {
+      throw Error("saved mask of " + l.name + " has shape " +
+                  c10::str(mask.sizes()) + ", the weight " +
+                  c10::str(l.weight.sizes()));
+    }
     l.mask = mask.to(l.weight.device(), torch::kBool);
+    l.inactive = l.mask.logical_not();
   }
 }
 

@@ -189,6 +189,8 @@ std::vector<std::string> Registry::load_directories(
         load_plugin(file, static_cast<int>(rank));
       } catch (const PluginError& e) {
         errors.emplace_back(e.what());
+      } catch (const std::exception& e) {  // filesystem, loader internals
+        errors.push_back("plugin " + file + ": " + e.what());
       }
     }
   }

@@ -56,7 +56,8 @@ RunSummary run_experiment(const ExperimentConfig& config,
       << ", method " << config.method.plugin << ", schedule "
       << config.schedule.plugin << std::endl;
   Trainer trainer(config, registry);
-  log << "  device " << trainer.device_name() << ", "
+  log << "  device " << trainer.device_name() << " ("
+      << torch::get_num_threads() << " CPU threads), "
       << trainer.train_split().size() << " train / "
       << trainer.validation_split().size() << " validation / "
       << trainer.test_split().size() << " test examples, "
@@ -133,7 +134,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
   w.end_object();
   open_output(run_dir / "metrics.json") << w.str();
 
-  if (save_predictions) {
+  if (save_predictions && probabilities.defined()) {
     auto out = open_output(run_dir / "predictions.csv");
     const auto classes = probabilities.size(1);
     out << "label";

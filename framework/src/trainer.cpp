@@ -105,7 +105,10 @@ struct Trainer::Impl {
                       device);
     test = to_device(bundle.test, device);
     if (train.size() < 1) {
-      throw ConfigError("training.validation_fraction leaves no training data");
+      throw DataError(bundle.train.size() == 0
+                          ? "the dataset's training split is empty"
+                          : "training.validation_fraction leaves no "
+                            "training data");
     }
     steps_per_epoch = (train.size() + batch_size - 1) / batch_size;
     shuffle_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 2);
@@ -161,6 +164,11 @@ struct Trainer::Impl {
       throw DataError(std::string("dataset ") + name + " split: " + what);
     };
     if (!split.inputs.defined() || !split.labels.defined()) fail("missing");
+    if (!split.inputs.is_floating_point())
+      fail("inputs are not floating point");
+    if (split.labels.scalar_type() != torch::kLong || split.labels.dim() != 1) {
+      fail("labels are not a 1-D int64 tensor");
+    }
     if (split.inputs.size(0) != split.labels.size(0)) {
       fail("inputs and labels differ in count");
     }
@@ -191,10 +199,17 @@ struct Trainer::Impl {
                : static_cast<double>(nonzero) / static_cast<double>(total);
   }
 
+  /// Puts the model in eval mode for its scope, back to train after.
+  struct EvalMode {
+    explicit EvalMode(Model& m) : model(m) { model.eval(); }
+    ~EvalMode() { model.train(); }
+    Model& model;
+  };
+
   MetricValues evaluate(const DataSplit& split, torch::Tensor* probabilities,
                         const char* split_name) {
     torch::NoGradGuard no_grad;
-    model->eval();
+    EvalMode eval_mode(*model);
     for (auto& m : metrics) m.second->reset();
     std::vector<torch::Tensor> all;
     std::int64_t batch = 0;
@@ -203,7 +218,6 @@ struct Trainer::Impl {
       auto len = std::min(eval_batch_size, split.size() - begin);
       auto logits = model->forward(split.inputs.narrow(0, begin, len));
       if (!torch::isfinite(logits).all().item<bool>()) {
-        model->train();
         throw DataError(
             "non-finite logits (NaN or inf) in " + std::string(split_name) +
             " batch " + std::to_string(batch) + " (examples " +
@@ -215,7 +229,6 @@ struct Trainer::Impl {
       for (auto& m : metrics) m.second->update(log_probs, labels);
       if (probabilities) all.push_back(log_probs.exp());
     }
-    model->train();
     MetricValues out;
     for (auto& m : metrics) out.emplace_back(m.first, m.second->value());
     if (probabilities) {
@@ -313,8 +326,15 @@ MetricValues Trainer::test(torch::Tensor* probabilities) {
   if (!m.finalized) {
     if (auto replacement = m.method->finalize(m.context)) {
       replacement->to(m.device);
-      m.model = replacement;
-      m.context.model = replacement;
+      // The replacement may come from the method's plugin: holding the
+      // method keeps that library loaded as long as the model is used.
+      struct Holder {
+        std::shared_ptr<Method> method;
+        std::shared_ptr<Model> model;
+      };
+      auto holder = std::make_shared<Holder>(Holder{m.method, replacement});
+      m.model = std::shared_ptr<Model>(holder, replacement.get());
+      m.context.model = m.model;
     }
     m.finalized = true;
   }
@@ -357,13 +377,21 @@ void Trainer::save_state(const std::string& file) const {
 }
 
 void Trainer::load_state(const std::string& file) {
+  // LibTorch reports a mismatched archive with a multi-line c10::Error;
+  // one line naming the file is what a user needs.
+  try {
+    load_state_unchecked(file);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    throw Error("cannot restore training state from " + file + ": " +
+                what.substr(0, what.find('\n')));
+  }
+}
+
+void Trainer::load_state_unchecked(const std::string& file) {
   auto& m = *impl_;
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(file, m.device);
-  } catch (const std::exception& e) {
-    throw Error("cannot read training state " + file + ": " + e.what());
-  }
+  archive.load_from(file, m.device);
   torch::serialize::InputArchive model_archive, optimizer_archive,
       method_archive;
   archive.read("model", model_archive);

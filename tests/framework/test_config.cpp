@@ -79,6 +79,12 @@ TEST(Config, OutOfRangeValuesSayTheRange) {
             ">= 1)");
 }
 
+TEST(Config, InfiniteNumbersAreOutOfRange) {
+  EXPECT_EQ(error_of("[optimizer]\nweight_decay = inf\n"),
+            "exp.toml:2:16: optimizer.weight_decay: inf is out of range "
+            "(expected >= 0)");
+}
+
 TEST(Config, UnknownPluginSuggestsTheClosest) {
   std::string e = error_of("[model]\nplugin = \"lenet\"\n");
   EXPECT_EQ(e.rfind("exp.toml:2:10: model.plugin: unknown model 'lenet' "

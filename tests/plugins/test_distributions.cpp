@@ -59,6 +59,15 @@ TEST(Erk, PowerScaleZeroIsUniform) {
   EXPECT_NEAR(d[1], 0.3, 1e-12);
 }
 
+TEST(Erk, LargePowerScaleStillMeetsTheTargetOrSaysWhy) {
+  // Relative raw probabilities do not underflow: 200 still gives a valid
+  // distribution whose ones add up to the target.
+  std::vector<LayerShape> layers = {{"a", {10, 10}}, {"b", {300, 100}}};
+  auto d = densities("erk", layers, 0.05, {{"erk_power_scale", 200.0}});
+  EXPECT_DOUBLE_EQ(d[0], 1.0);  // overflows: 0.05 * 30100 > 100
+  EXPECT_NEAR(d[0] * 100 + d[1] * 30000, 0.05 * 30100, 1e-6);
+}
+
 TEST(Uniform, DenseFirstLayerIsNotCompensated) {
   auto d = densities("uniform", kLayers, 0.2, {{"dense_first_layer", true}});
   EXPECT_EQ(d, (std::vector<double>{1.0, 0.2, 0.2}));

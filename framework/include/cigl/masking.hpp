@@ -69,6 +69,7 @@ class CIGL_API MaskSet {
     std::string name;
     torch::Tensor weight;
     torch::Tensor mask;
+    torch::Tensor inactive;  ///< ~mask, kept so masking allocates nothing
   };
   std::vector<Layer> layers_;
 };

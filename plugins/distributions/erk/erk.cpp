@@ -19,11 +19,18 @@ class Erk : public cigl::Distribution {
   std::vector<double> densities(const std::vector<cigl::LayerShape>& layers,
                                 double density) const override {
     const std::size_t n = layers.size();
-    std::vector<double> raw(n);
+    // Raw probabilities relative to the largest: epsilon absorbs any common
+    // factor, and a large power then cannot underflow them all to zero.
+    std::vector<double> base(n), raw(n);
     for (std::size_t i = 0; i < n; ++i) {
       double sum = 0;
       for (auto d : layers[i].shape) sum += static_cast<double>(d);
-      raw[i] = std::pow(sum / static_cast<double>(layers[i].numel()), power_);
+      base[i] = sum / static_cast<double>(layers[i].numel());
+    }
+    const double largest =
+        n ? *std::max_element(base.begin(), base.end()) : 1.0;
+    for (std::size_t i = 0; i < n; ++i) {
+      raw[i] = std::pow(base[i] / largest, power_);
     }
     std::set<std::size_t> dense;
     double epsilon = 0;
@@ -49,8 +56,19 @@ class Erk : public cigl::Distribution {
       }
     }
     std::vector<double> out(n);
+    double ones = 0, total = 0;
     for (std::size_t i = 0; i < n; ++i) {
       out[i] = dense.count(i) ? 1.0 : std::clamp(epsilon * raw[i], 0.0, 1.0);
+      ones += out[i] * static_cast<double>(layers[i].numel());
+      total += static_cast<double>(layers[i].numel());
+    }
+    // The global density must land within one weight per layer of the
+    // target; extreme power scales can make that impossible.
+    if (std::abs(ones - density * total) > static_cast<double>(n)) {
+      throw std::invalid_argument(
+          "erk cannot reach density " + std::to_string(density) +
+          " with erk_power_scale " + std::to_string(power_) + " (gets " +
+          std::to_string(ones / total) + ")");
     }
     return out;
   }

@@ -1,7 +1,8 @@
 // Method `static`: a random mask drawn once at the target density from a
-// layer-wise distribution, never updated. Inactive weights stay exactly
-// zero: their gradients and momentum are masked, so neither momentum nor
-// weight decay (which sees a zero weight) can move them.
+// layer-wise distribution, never updated. Inactive weights are zeroed once
+// and their gradients masked every step: SGD then sees a zero gradient and
+// a zero weight, so neither momentum (which starts at zero) nor weight
+// decay can move them, and no per-step re-masking of weights is needed.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "cigl/distribution.hpp"
@@ -33,16 +34,12 @@ class Static : public cigl::Method {
     masks_.apply_to_gradients();
   }
 
-  void after_step(cigl::TrainContext& context) override {
-    masks_.apply_to_weights();
-    masks_.apply_to_optimizer_state(*context.optimizer);
-  }
-
   void save(torch::serialize::OutputArchive& archive) const override {
     masks_.save(archive);
   }
   void load(torch::serialize::InputArchive& archive) override {
     masks_.load(archive);
+    masks_.apply_to_weights();
   }
 
  private:

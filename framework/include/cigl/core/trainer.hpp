@@ -73,6 +73,7 @@ class CIGL_API Trainer {
   void load_state(const std::string& file);
 
  private:
+  void load_state_unchecked(const std::string& file);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
