@@ -227,6 +227,22 @@ class Resolver {
       case ParamType::integer_list:
       case ParamType::number_list:
       case ParamType::string_list: return convert_list(node, spec, path, where);
+      case ParamType::number_map: {
+        const toml::table* table = node.as_table();
+        if (!table) return wrong();
+        NumberMap map;
+        for (auto&& [key, item] : *table) {
+          const std::string item_path = path + "." + std::string(key.str());
+          if (!item.is_number()) {
+            error(where, item_path, "expected a float, got " + describe(item));
+            return {};
+          }
+          double v = *item.value<double>();
+          if (!in_range(v, spec, item_path, where)) return {};
+          map[std::string(key.str())] = v;
+        }
+        return Value(std::move(map));
+      }
       case ParamType::component:
         return Value(component(&node, spec, path, where));
     }

@@ -44,9 +44,54 @@ std::vector<LayerShape> maskable_shapes(torch::nn::Module& model) {
 }
 
 std::int64_t ones_for_density(std::int64_t numel, double density) {
-  if (density <= 0) return 0;
-  auto n = static_cast<std::int64_t>(std::llround(density * numel));
-  return std::clamp<std::int64_t>(n, 1, numel);
+  // As the RigL reference: zeros = floor(sparsity * size).
+  const double sparsity = 1.0 - density;
+  auto zeros = static_cast<std::int64_t>(
+      std::floor(sparsity * static_cast<double>(numel)));
+  return std::clamp<std::int64_t>(numel - zeros, 0, numel);
+}
+
+std::vector<double> scale_to_density(const std::vector<LayerShape>& layers,
+                                     const std::vector<double>& raw,
+                                     double density,
+                                     const std::map<std::size_t, double>& fixed,
+                                     bool fixed_in_budget) {
+  const std::size_t n = layers.size();
+  if (raw.size() != n) throw Error("scale_to_density: one raw value per layer");
+  std::vector<bool> dense(n, false);
+  double epsilon = 0;
+  for (;;) {
+    double rhs = 0, divisor = 0, max_raw = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto size = layers[i].numel();
+      const auto zeros = size - ones_for_density(size, density);
+      const auto ones = size - zeros;
+      auto f = fixed.find(i);
+      if (f != fixed.end()) {
+        if (fixed_in_budget) rhs += ones - ones_for_density(size, f->second);
+      } else if (dense[i]) {
+        rhs -= zeros;
+      } else {
+        rhs += ones;
+        divisor += raw[i] * static_cast<double>(size);
+        max_raw = std::max(max_raw, raw[i]);
+      }
+    }
+    if (divisor == 0) break;  // nothing left to scale
+    epsilon = rhs / divisor;
+    if (epsilon * max_raw <= 1) break;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!fixed.count(i) && !dense[i] && raw[i] == max_raw) dense[i] = true;
+    }
+  }
+  std::vector<double> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto f = fixed.find(i);
+    out[i] = f != fixed.end() ? f->second
+             : dense[i]       ? 1.0
+                              : std::clamp(epsilon * raw[i], 0.0, 1.0);
+  }
+  return out;
 }
 
 MaskSet::MaskSet(torch::nn::Module& model) {

@@ -30,6 +30,7 @@ const char* type_name(ParamType type) {
     case ParamType::integer_list: return "integer list";
     case ParamType::number_list: return "float list";
     case ParamType::string_list: return "string list";
+    case ParamType::number_map: return "table of floats";
     case ParamType::component: return "component";
   }
   return "?";
@@ -79,6 +80,14 @@ std::string to_string(const Value& value) {
     std::string operator()(const std::vector<std::string>& v) const {
       return list(v, quote);
     }
+    std::string operator()(const NumberMap& v) const {
+      std::string out = "{";
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        out += (it == v.begin() ? " " : ", ") + quote(it->first) + " = " +
+               format_number(it->second);
+      }
+      return out + (v.empty() ? "}" : " }");
+    }
     std::string operator()(const ComponentRef& v) const {
       return quote(v.name);
     }
@@ -125,6 +134,10 @@ ParamSpec ParamSpec::numbers(std::string name, std::vector<double> def,
 ParamSpec ParamSpec::strings(std::string name, std::vector<std::string> def,
                              std::string doc) {
   return make(std::move(name), ParamType::string_list, std::move(def),
+              std::move(doc));
+}
+ParamSpec ParamSpec::number_map(std::string name, std::string doc) {
+  return make(std::move(name), ParamType::number_map, NumberMap{},
               std::move(doc));
 }
 ParamSpec ParamSpec::component(std::string name, Kind kind, std::string def,
@@ -244,6 +257,9 @@ const std::vector<double>& Params::numbers(const std::string& key) const {
 }
 const std::vector<std::string>& Params::strings(const std::string& key) const {
   return get<std::vector<std::string>>(key, ParamType::string_list);
+}
+const NumberMap& Params::number_map(const std::string& key) const {
+  return get<NumberMap>(key, ParamType::number_map);
 }
 const ComponentRef& Params::component(const std::string& key) const {
   return get<ComponentRef>(key, ParamType::component);

@@ -30,8 +30,8 @@ const std::vector<LayerShape> kLayers = {
 
 TEST(Erk, OverflowingLayerBecomesDenseAndEpsilonIsSolvedAgain) {
   // First pass: eps = 552 / 134, eps * 1.0 > 1, so layer c is dense.
-  // Second pass: budget 0.5*100 + 0.5*1000 - 0.5*4 = 548 ones over
-  // divisor 0.2*100 + 0.11*1000 = 130.
+  // Second pass: budget 50 + 500 ones minus c's 2 missing zeros = 548
+  // over divisor 0.2*100 + 0.11*1000 = 130.
   auto d = densities("erk", kLayers, 0.5);
   ASSERT_EQ(d.size(), 3u);
   EXPECT_NEAR(d[0], 548.0 / 130 * 0.2, 1e-12);
@@ -94,11 +94,13 @@ TEST(Masks, RandomMaskHasTheExactCountPerLayer) {
 }
 
 TEST(Masks, OnesForDensityRounds) {
+  // RigL's rule: zeros = floor(sparsity * size), the rest are ones.
   EXPECT_EQ(ones_for_density(1000, 0.1), 100);
-  EXPECT_EQ(ones_for_density(10, 0.14), 1);
-  EXPECT_EQ(ones_for_density(10, 0.16), 2);
-  EXPECT_EQ(ones_for_density(10, 0.001), 1);  // never an empty layer
+  EXPECT_EQ(ones_for_density(10, 0.14), 2);   // floor(8.6) = 8 zeros
+  EXPECT_EQ(ones_for_density(10, 0.16), 2);   // floor(8.4) = 8 zeros
+  EXPECT_EQ(ones_for_density(10, 0.001), 1);  // floor(9.99) = 9 zeros
   EXPECT_EQ(ones_for_density(10, 0.0), 0);
+  EXPECT_EQ(ones_for_density(10, 1.0), 10);
 }
 
 }  // namespace

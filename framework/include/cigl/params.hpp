@@ -25,6 +25,7 @@ enum class ParamType {
   integer_list,
   number_list,
   string_list,
+  number_map,  ///< a table of name = float, e.g. per-layer densities
   component,  ///< another plugin: a name or a table with `plugin = name`
 };
 CIGL_API const char* type_name(ParamType type);
@@ -37,9 +38,10 @@ struct ComponentRef {
   std::shared_ptr<const Params> params;
 };
 
+using NumberMap = std::map<std::string, double>;
 using Value = std::variant<bool, std::int64_t, double, std::string,
                            std::vector<std::int64_t>, std::vector<double>,
-                           std::vector<std::string>, ComponentRef>;
+                           std::vector<std::string>, NumberMap, ComponentRef>;
 
 /// Renders a value the way it is written in TOML.
 CIGL_API std::string to_string(const Value& value);
@@ -66,6 +68,7 @@ struct CIGL_API ParamSpec {
                            std::string doc);
   static ParamSpec strings(std::string name, std::vector<std::string> def,
                            std::string doc);
+  static ParamSpec number_map(std::string name, std::string doc);
   /// A nested plugin of `kind`, by default the one named `def`.
   static ParamSpec component(std::string name, Kind kind, std::string def,
                              std::string doc);
@@ -101,6 +104,7 @@ class CIGL_API Params {
   const std::vector<std::int64_t>& integers(const std::string& key) const;
   const std::vector<double>& numbers(const std::string& key) const;
   const std::vector<std::string>& strings(const std::string& key) const;
+  const NumberMap& number_map(const std::string& key) const;
   const ComponentRef& component(const std::string& key) const;
 
   const Value& value(const std::string& key) const;
