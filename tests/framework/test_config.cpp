@@ -127,9 +127,9 @@ TEST(Config, NestedComponentIsResolvedAgainstItsPlugin) {
                    "you mean 'dense_first_layer'?)"),
             std::string::npos)
       << e;
-  e = error_of("[method]\nplugin = \"static\"\ndistribution = \"ekr\"\n");
+  e = error_of("[method]\nplugin = \"static\"\ndistribution = \"erkk\"\n");
   EXPECT_NE(e.find("exp.toml:3:16: method.distribution: unknown "
-                   "distribution 'ekr' (did you mean 'erk'?)"),
+                   "distribution 'erkk' (did you mean 'erk'?)"),
             std::string::npos)
       << e;
 }
