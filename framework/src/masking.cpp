@@ -97,7 +97,7 @@ std::vector<double> scale_to_density(const std::vector<LayerShape>& layers,
 MaskSet::MaskSet(torch::nn::Module& model) {
   for (auto& p : maskable_parameters(model)) {
     auto mask = torch::ones_like(p.weight, torch::kBool);
-    layers_.push_back({p.name, p.weight, mask, mask.logical_not()});
+    layers_.push_back({p.name, p.weight, mask});
   }
 }
 
@@ -106,8 +106,7 @@ void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
   if (mask.sizes() != layer.weight.sizes()) {
     throw Error("mask for " + layer.name + " has the wrong shape");
   }
-  layer.mask = mask.to(layer.weight.device(), torch::kBool);
-  layer.inactive = layer.mask.logical_not();
+  layer.mask = mask.to(layer.weight.device(), torch::kBool).contiguous();
 }
 
 std::vector<LayerShape> MaskSet::shapes() const {
@@ -131,21 +130,19 @@ void MaskSet::randomize(const std::vector<double>& densities,
     auto flat = torch::zeros({n}, torch::kBool);
     flat.index_fill_(0, order.narrow(0, 0, ones), true);
     layer.mask = flat.view(layer.weight.sizes()).to(layer.weight.device());
-    layer.inactive = layer.mask.logical_not();
   }
 }
 
 void MaskSet::apply_to_weights() const {
   torch::NoGradGuard no_grad;
-  // masked_fill, not a multiply: NaN * 0 is NaN, and an inactive weight
-  // must be zero whatever happened to it.
-  for (const auto& l : layers_) l.weight.masked_fill_(l.inactive, 0);
+  // See Note [masking by multiplication] in masking.hpp.
+  for (const auto& l : layers_) l.weight.mul_(l.mask.view(torch::kUInt8));
 }
 
 void MaskSet::apply_to_gradients() const {
   for (const auto& l : layers_) {
     if (l.weight.grad().defined()) {
-      l.weight.mutable_grad().masked_fill_(l.inactive, 0);
+      l.weight.mutable_grad().mul_(l.mask.view(torch::kUInt8));
     }
   }
 }
@@ -184,7 +181,7 @@ void MaskSet::apply_to_optimizer_state(
   torch::NoGradGuard no_grad;
   for (const auto& l : layers_) {
     auto buffer = momentum_buffer(optimizer, l.weight);
-    if (buffer.defined()) buffer.masked_fill_(l.inactive, 0);
+    if (buffer.defined()) buffer.mul_(l.mask.view(torch::kUInt8));
   }
 }
 
@@ -222,8 +219,7 @@ void MaskSet::load(torch::serialize::InputArchive& archive) {
                   c10::str(mask.sizes()) + ", the weight " +
                   c10::str(l.weight.sizes()));
     }
-    l.mask = mask.to(l.weight.device(), torch::kBool);
-    l.inactive = l.mask.logical_not();
+    l.mask = mask.to(l.weight.device(), torch::kBool).contiguous();
   }
 }
 

@@ -11,3 +11,4 @@
 #include "cigl/params.hpp"
 #include "cigl/plugin.hpp"
 #include "cigl/schedule.hpp"
+#include "cigl/sparse.hpp"

@@ -1,0 +1,100 @@
+#pragma once
+// Building blocks of sparse training methods, so a method plugin reads as
+// its algorithm: exact top-k selection within a subset, and the shared
+// state of the methods that change their topology during training
+// (masks, update timing, drop-fraction schedule, generator).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "cigl/masking.hpp"
+#include "cigl/method.hpp"
+#include "cigl/schedule.hpp"
+
+namespace cigl {
+
+/// Flat indices of the `k` entries of `scores` with the smallest values
+/// among those where `among` is true. Throws if fewer than k qualify.
+CIGL_API torch::Tensor smallest_among(const torch::Tensor& scores,
+                                      const torch::Tensor& among,
+                                      std::int64_t k);
+/// The same for the largest values.
+CIGL_API torch::Tensor largest_among(const torch::Tensor& scores,
+                                     const torch::Tensor& among,
+                                     std::int64_t k);
+
+/// A point in training given as a fraction of all steps ("fraction"),
+/// in "epochs" or in "steps", converted to a step index.
+CIGL_API std::int64_t timing_to_step(double value, const std::string& unit,
+                                     const TrainContext& context);
+
+/// Masks plus the topology-update timetable shared by SET, SNFS, RigL and
+/// CigL. Topology updates happen at steps t > 0 with t % update_interval
+/// == 0 and begin <= t < end; at such a step each layer with n active
+/// weights drops and regrows floor(drop_fraction(t) * n) of them.
+class CIGL_API DynamicSparsity {
+ public:
+  /// The parameters every dynamic method declares.
+  static std::vector<ParamSpec> params(const std::string& default_distribution);
+
+  explicit DynamicSparsity(const Params& params);
+
+  /// Draws the initial masks from the distribution (seeded from the
+  /// experiment seed and `stream`), zeroes the inactive weights and builds
+  /// the drop-fraction schedule over [0, end).
+  void setup(TrainContext& context, std::uint64_t stream);
+
+  bool update_due(const TrainContext& context) const;
+  double drop_fraction(std::int64_t step) const;
+  /// floor(drop_fraction(step) * active weights of layer i).
+  std::int64_t drop_count(std::size_t i, std::int64_t step) const;
+
+  MaskSet& masks() { return masks_; }
+  const MaskSet& masks() const { return masks_; }
+  torch::Generator& generator() { return generator_; }
+  std::int64_t begin_step() const { return begin_; }
+  std::int64_t end_step() const { return end_; }
+  double density() const { return density_; }
+
+  /// The update of SET, RigL and CigL: in every layer drop the k =
+  /// drop_count() active weights of smallest magnitude, then grow the k
+  /// connections with the largest `grow_score(i)` among those inactive
+  /// after the drop (a just-dropped one may return), via replace_mask.
+  void drop_and_grow(
+      TrainContext& context,
+      const std::function<torch::Tensor(std::size_t layer)>& grow_score);
+
+  /// Installs a new mask for layer i. Dropped weights and their momentum
+  /// become zero; newly grown connections (inactive before) start at zero
+  /// weight and, with `reset_momentum`, zero momentum. A connection dropped
+  /// and regrown in the same update keeps its weight.
+  void replace_mask(std::size_t i, const torch::Tensor& mask,
+                    torch::optim::Optimizer& optimizer,
+                    bool reset_momentum = true);
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+ private:
+  double density_;
+  ComponentRef distribution_, drop_schedule_;
+  std::int64_t interval_;
+  double begin_value_, end_value_;
+  std::string unit_;
+  double prune_rate_;
+  std::int64_t begin_ = 0, end_ = 0;
+  MaskSet masks_;
+  torch::Generator generator_;
+  std::shared_ptr<Schedule> schedule_;
+};
+
+/// Recomputes BatchNorm running statistics of `model` with one pass over
+/// the training data in train mode (cumulative average), as needed after
+/// weights are averaged. Does nothing for a model without BatchNorm.
+CIGL_API void recompute_batchnorm(TrainContext& context);
+
+}  // namespace cigl

@@ -1,0 +1,215 @@
+#include "cigl/sparse.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/modules/batchnorm.h>
+
+#include "cigl/distribution.hpp"
+#include "cigl/error.hpp"
+
+namespace cigl {
+
+namespace {
+
+torch::Tensor select_among(const torch::Tensor& scores,
+                           const torch::Tensor& among, std::int64_t k,
+                           bool largest) {
+  auto flat_among = among.reshape(-1);
+  const std::int64_t available = flat_among.sum().item<std::int64_t>();
+  if (k > available) {
+    throw Error("cannot select " + std::to_string(k) + " of " +
+                std::to_string(available) + " candidates");
+  }
+  if (k <= 0) return torch::empty({0}, torch::kLong);
+  const double fill = largest ? -std::numeric_limits<double>::infinity()
+                              : std::numeric_limits<double>::infinity();
+  auto masked = scores.reshape(-1).to(torch::kDouble).masked_fill(
+      flat_among.logical_not(), fill);
+  return std::get<1>(masked.topk(k, 0, largest, /*sorted=*/false));
+}
+
+}  // namespace
+
+torch::Tensor smallest_among(const torch::Tensor& scores,
+                             const torch::Tensor& among, std::int64_t k) {
+  return select_among(scores, among, k, false);
+}
+
+torch::Tensor largest_among(const torch::Tensor& scores,
+                            const torch::Tensor& among, std::int64_t k) {
+  return select_among(scores, among, k, true);
+}
+
+std::vector<ParamSpec> DynamicSparsity::params(
+    const std::string& default_distribution) {
+  return {
+      ParamSpec::number("density", 0.1, "fraction of maskable weights kept")
+          .greater_than(0)
+          .max(1),
+      ParamSpec::component("distribution", Kind::distribution,
+                           default_distribution,
+                           "layer-wise density distribution"),
+      ParamSpec::integer("update_interval", 100,
+                         "steps between topology updates")
+          .min(1),
+      ParamSpec::number("begin", 0, "first step of topology updates").min(0),
+      ParamSpec::number("end", 0.75, "topology updates stop before this step")
+          .min(0),
+      ParamSpec::string("timing_unit", "fraction",
+                        "unit of begin and end: fraction of training, "
+                        "steps or epochs")
+          .one_of({"fraction", "steps", "epochs"}),
+      ParamSpec::number("prune_rate", 0.3,
+                        "drop fraction at the first update (alpha)")
+          .min(0)
+          .max(1),
+      ParamSpec::component("drop_schedule", Kind::schedule, "cosine",
+                           "how the drop fraction decays towards `end`"),
+  };
+}
+
+DynamicSparsity::DynamicSparsity(const Params& p)
+    : density_(p.number("density")),
+      distribution_(p.component("distribution")),
+      drop_schedule_(p.component("drop_schedule")),
+      interval_(p.integer("update_interval")),
+      begin_value_(p.number("begin")),
+      end_value_(p.number("end")),
+      unit_(p.string("timing_unit")),
+      prune_rate_(p.number("prune_rate")) {
+  if (unit_ == "fraction" && (begin_value_ > 1 || end_value_ > 1)) {
+    p.fail(begin_value_ > 1 ? "begin" : "end",
+           "is a fraction of training (timing_unit = \"fraction\"), so at "
+           "most 1");
+  }
+}
+
+std::int64_t timing_to_step(double value, const std::string& unit,
+                            const TrainContext& context) {
+  if (unit == "fraction") {
+    return static_cast<std::int64_t>(
+        std::llround(value * static_cast<double>(context.total_steps)));
+  }
+  if (unit == "epochs") {
+    return static_cast<std::int64_t>(
+        std::llround(value * static_cast<double>(context.steps_per_epoch)));
+  }
+  return static_cast<std::int64_t>(std::llround(value));
+}
+
+void DynamicSparsity::setup(TrainContext& context, std::uint64_t stream) {
+  begin_ = timing_to_step(begin_value_, unit_, context);
+  end_ = timing_to_step(end_value_, unit_, context);
+  masks_ = MaskSet(*context.model);
+  auto distribution = context.components->create<Distribution>(distribution_);
+  generator_ = at::make_generator<at::CPUGeneratorImpl>(
+      context.seed * 1000003ULL + stream);
+  masks_.randomize(distribution->densities(masks_.shapes(), density_),
+                   generator_);
+  masks_.apply_to_weights();
+  schedule_ = context.components->create<Schedule>(
+      drop_schedule_, ScheduleContext{prune_rate_, std::max<std::int64_t>(1, end_),
+                                      context.steps_per_epoch});
+}
+
+bool DynamicSparsity::update_due(const TrainContext& context) const {
+  const auto t = context.step;
+  return t > 0 && t % interval_ == 0 && t >= begin_ && t < end_;
+}
+
+double DynamicSparsity::drop_fraction(std::int64_t step) const {
+  return std::clamp(schedule_->value(step), 0.0, 1.0);
+}
+
+std::int64_t DynamicSparsity::drop_count(std::size_t i,
+                                         std::int64_t step) const {
+  return static_cast<std::int64_t>(std::floor(
+      drop_fraction(step) * static_cast<double>(masks_.active(i))));
+}
+
+void DynamicSparsity::drop_and_grow(
+    TrainContext& context,
+    const std::function<torch::Tensor(std::size_t)>& grow_score) {
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < masks_.size(); ++i) {
+    const auto& weight = masks_.weight(i);
+    const auto k = drop_count(i, context.step);
+    auto mask = masks_.mask(i).reshape(-1).clone();
+    mask.index_fill_(0, smallest_among(weight.abs(), mask, k), false);
+    mask.index_fill_(0, largest_among(grow_score(i), mask.logical_not(), k),
+                     true);
+    replace_mask(i, mask.view_as(weight), *context.optimizer);
+  }
+}
+
+void DynamicSparsity::replace_mask(std::size_t i, const torch::Tensor& mask,
+                                   torch::optim::Optimizer& optimizer,
+                                   bool reset_momentum) {
+  torch::NoGradGuard no_grad;
+  const auto& old = masks_.mask(i);
+  auto target = mask.to(old.device(), torch::kBool);
+  auto grown = target.logical_and(old.logical_not());
+  auto dropped = old.logical_and(target.logical_not());
+  masks_.set_mask(i, target);
+  const auto& weight = masks_.weight(i);
+  weight.masked_fill_(dropped.logical_or(grown), 0);
+  // Only the dropped connections lose their momentum: SNFS grows by the
+  // momentum of inactive weights, which must survive the update.
+  auto buffer = momentum_buffer(optimizer, weight);
+  if (buffer.defined()) {
+    buffer.masked_fill_(reset_momentum ? dropped.logical_or(grown) : dropped,
+                        0);
+  }
+}
+
+void DynamicSparsity::save(torch::serialize::OutputArchive& archive) const {
+  masks_.save(archive);
+  archive.write("generator", generator_.get_state());
+}
+
+void DynamicSparsity::load(torch::serialize::InputArchive& archive) {
+  masks_.load(archive);
+  masks_.apply_to_weights();
+  torch::Tensor state;
+  archive.read("generator", state);
+  generator_.set_state(state);
+}
+
+void recompute_batchnorm(TrainContext& context) {
+  struct Norm {
+    torch::nn::Module* module;
+    std::function<void()> reset;
+    std::function<void(c10::optional<double>)> set_momentum;
+    c10::optional<double> momentum;
+  };
+  std::vector<Norm> norms;
+  auto collect = [&](auto* bn) {
+    norms.push_back(
+        {bn, [bn] { bn->reset_running_stats(); },
+         [bn](c10::optional<double> m) { bn->options.momentum(m); },
+         bn->options.momentum()});
+  };
+  for (const auto& m : context.model->modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<torch::nn::BatchNorm1d>()) collect(bn);
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) collect(bn);
+    if (auto* bn = m->as<torch::nn::BatchNorm3d>()) collect(bn);
+  }
+  if (norms.empty()) return;
+  for (auto& n : norms) {
+    n.reset();
+    n.set_momentum(c10::nullopt);  // cumulative moving average
+  }
+  torch::NoGradGuard no_grad;
+  const bool was_training = context.model->is_training();
+  context.model->train();
+  context.for_each_train_batch(
+      [&](const torch::Tensor& inputs, const torch::Tensor&) {
+        context.model->forward(inputs);
+      });
+  context.model->train(was_training);
+  for (auto& n : norms) n.set_momentum(n.momentum);
+}
+
+}  // namespace cigl

@@ -1,0 +1,51 @@
+// Method `rigl` (Evci et al. 2020, "Rigging the Lottery"): every
+// update_interval steps until `end`, each layer drops the k active weights
+// of smallest magnitude and grows the k inactive connections (inactive
+// after the drop, so a dropped one may come back) with the largest dense
+// gradient, k = floor(drop_fraction * active). New connections start at
+// zero with zero momentum. As in the reference, the update step applies no
+// optimizer update. Between updates gradients of inactive weights are
+// masked.
+#include "cigl/plugin.hpp"
+#include "cigl/sparse.hpp"
+
+namespace {
+
+class RigL : public cigl::Method {
+ public:
+  explicit RigL(const cigl::Params& p) : sparse_(p) {}
+
+  void setup(cigl::TrainContext& context) override {
+    sparse_.setup(context, /*stream=*/101);
+  }
+  bool topology_update_due(const cigl::TrainContext& context) const override {
+    return sparse_.update_due(context);
+  }
+  bool update_topology(cigl::TrainContext& context) override {
+    sparse_.drop_and_grow(context, [&](std::size_t i) {
+      return sparse_.masks().weight(i).grad().abs();
+    });
+    return false;
+  }
+  void after_backward(cigl::TrainContext&) override {
+    sparse_.masks().apply_to_gradients();
+  }
+  void save(torch::serialize::OutputArchive& a) const override {
+    sparse_.save(a);
+  }
+  void load(torch::serialize::InputArchive& a) override { sparse_.load(a); }
+
+ private:
+  cigl::DynamicSparsity sparse_;
+};
+
+void register_rigl(cigl::Registrar& r) {
+  r.add<cigl::Method>(
+      {"rigl", "RigL: magnitude drop, dense-gradient growth (Evci et al. 2020)",
+       cigl::DynamicSparsity::params("erk")},
+      [](const cigl::Params& p) { return std::make_shared<RigL>(p); });
+}
+
+}  // namespace
+
+CIGL_PLUGIN("rigl", "1.0.0", register_rigl)

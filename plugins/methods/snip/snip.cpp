@@ -1,0 +1,83 @@
+// Method `snip` (Lee et al. 2019): one-shot pruning at initialisation.
+// Scores |w * dL/dw| on the first `batches` training batches (gradients
+// summed), keeps the top `density` fraction of all maskable weights
+// globally, then trains with that mask fixed (like `static`).
+#include <torch/nn/functional/loss.h>
+
+#include "cigl/plugin.hpp"
+#include "cigl/sparse.hpp"
+
+namespace {
+
+class Snip : public cigl::Method {
+ public:
+  explicit Snip(const cigl::Params& p)
+      : density_(p.number("density")), batches_(p.integer("batches")) {}
+
+  void setup(cigl::TrainContext& context) override {
+    masks_ = cigl::MaskSet(*context.model);
+    auto& model = *context.model;
+    model.zero_grad();
+    std::int64_t seen = 0;
+    context.for_each_train_batch(
+        [&](const torch::Tensor& inputs, const torch::Tensor& labels) {
+          if (seen++ >= batches_) return;
+          torch::nn::functional::cross_entropy(model.forward(inputs), labels)
+              .backward();
+        });
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> scores;
+    for (std::size_t i = 0; i < masks_.size(); ++i) {
+      const auto& w = masks_.weight(i);
+      scores.push_back((w * w.grad()).abs().reshape(-1).to(torch::kDouble));
+    }
+    auto all = torch::cat(scores);
+    const auto keep = cigl::ones_for_density(all.numel(), density_);
+    auto chosen = torch::zeros({all.numel()}, torch::kBool);
+    chosen.index_fill_(
+        0, cigl::largest_among(all, torch::ones_like(chosen), keep), true);
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < masks_.size(); ++i) {
+      const auto& w = masks_.weight(i);
+      masks_.set_mask(i, chosen.narrow(0, offset, w.numel()).view_as(w));
+      offset += w.numel();
+    }
+    masks_.apply_to_weights();
+    model.zero_grad();
+  }
+
+  void after_backward(cigl::TrainContext&) override {
+    masks_.apply_to_gradients();
+  }
+  void save(torch::serialize::OutputArchive& a) const override {
+    masks_.save(a);
+  }
+  void load(torch::serialize::InputArchive& a) override {
+    masks_.load(a);
+    masks_.apply_to_weights();
+  }
+
+ private:
+  double density_;
+  std::int64_t batches_;
+  cigl::MaskSet masks_;
+};
+
+void register_snip(cigl::Registrar& r) {
+  r.add<cigl::Method>(
+      {"snip",
+       "SNIP: one-shot pruning at init by |w * grad| (Lee et al. 2019)",
+       {cigl::ParamSpec::number("density", 0.1,
+                                "fraction of maskable weights kept")
+            .greater_than(0)
+            .max(1),
+        cigl::ParamSpec::integer("batches", 1,
+                                 "training batches (of eval_batch_size) "
+                                 "scored")
+            .min(1)}},
+      [](const cigl::Params& p) { return std::make_shared<Snip>(p); });
+}
+
+}  // namespace
+
+CIGL_PLUGIN("snip", "1.0.0", register_snip)
