@@ -347,6 +347,7 @@ MetricValues Trainer::evaluate(const DataSplit& split,
 }
 
 std::shared_ptr<Model> Trainer::model() const { return impl_->model; }
+const Method& Trainer::method() const { return *impl_->method; }
 double Trainer::density() const { return impl_->density(); }
 std::int64_t Trainer::step() const { return impl_->context.step; }
 std::int64_t Trainer::epoch() const { return impl_->context.epoch; }

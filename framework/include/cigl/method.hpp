@@ -25,6 +25,8 @@
 
 namespace cigl {
 
+class MaskSet;
+
 struct TrainContext {
   std::shared_ptr<Model> model;
   torch::optim::Optimizer* optimizer = nullptr;
@@ -62,6 +64,9 @@ class CIGL_API Method {
   virtual std::shared_ptr<Model> finalize(TrainContext& /*context*/) {
     return nullptr;
   }
+
+  /// The method's current masks, if it keeps any (for reports and tests).
+  virtual const MaskSet* mask_set() const { return nullptr; }
 
   /// Everything needed to resume (masks, counters, generators).
   virtual void save(torch::serialize::OutputArchive& /*archive*/) const {}

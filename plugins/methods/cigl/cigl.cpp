@@ -180,6 +180,7 @@ class CigL : public cigl::Method {
     return nullptr;  // the model itself now holds the average
   }
 
+  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
   void save(torch::serialize::OutputArchive& a) const override {
     sparse_.save(a);
     a.write("averaged", torch::tensor(averaged_));

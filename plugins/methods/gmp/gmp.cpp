@@ -72,6 +72,7 @@ class Gmp : public cigl::Method {
   void after_backward(cigl::TrainContext&) override {
     masks_.apply_to_gradients();
   }
+  const cigl::MaskSet* mask_set() const override { return &masks_; }
   void save(torch::serialize::OutputArchive& a) const override {
     masks_.save(a);
   }

@@ -30,6 +30,7 @@ class RigL : public cigl::Method {
   void after_backward(cigl::TrainContext&) override {
     sparse_.masks().apply_to_gradients();
   }
+  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
   void save(torch::serialize::OutputArchive& a) const override {
     sparse_.save(a);
   }

@@ -53,6 +53,7 @@ class Set : public cigl::Method {
   void after_backward(cigl::TrainContext&) override {
     sparse_.masks().apply_to_gradients();
   }
+  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
   void save(torch::serialize::OutputArchive& a) const override {
     sparse_.save(a);
   }

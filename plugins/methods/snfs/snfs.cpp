@@ -120,6 +120,7 @@ class Snfs : public cigl::Method {
   void after_step(cigl::TrainContext&) override {
     sparse_.masks().apply_to_weights();
   }
+  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
   void save(torch::serialize::OutputArchive& a) const override {
     sparse_.save(a);
   }

@@ -34,6 +34,7 @@ class Static : public cigl::Method {
     masks_.apply_to_gradients();
   }
 
+  const cigl::MaskSet* mask_set() const override { return &masks_; }
   void save(torch::serialize::OutputArchive& archive) const override {
     masks_.save(archive);
   }

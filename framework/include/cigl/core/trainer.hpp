@@ -11,6 +11,7 @@
 
 #include "cigl/core/config.hpp"
 #include "cigl/dataset.hpp"
+#include "cigl/method.hpp"
 #include "cigl/model.hpp"
 
 namespace cigl {
@@ -56,6 +57,7 @@ class CIGL_API Trainer {
                         torch::Tensor* probabilities = nullptr);
 
   std::shared_ptr<Model> model() const;
+  const Method& method() const;
   /// Non-zero fraction of the maskable weights, as the model stands.
   double density() const;
   std::int64_t step() const;
