@@ -25,8 +25,9 @@ torch::Tensor select_among(const torch::Tensor& scores,
   if (k <= 0) return torch::empty({0}, torch::kLong);
   const double fill = largest ? -std::numeric_limits<double>::infinity()
                               : std::numeric_limits<double>::infinity();
-  auto masked = scores.reshape(-1).to(torch::kDouble).masked_fill(
-      flat_among.logical_not(), fill);
+  auto masked = scores.reshape(-1)
+                    .to(torch::kDouble)
+                    .masked_fill(flat_among.logical_not(), fill);
   return std::get<1>(masked.topk(k, 0, largest, /*sorted=*/false));
 }
 
@@ -110,8 +111,9 @@ void DynamicSparsity::setup(TrainContext& context, std::uint64_t stream) {
                    generator_);
   masks_.apply_to_weights();
   schedule_ = context.components->create<Schedule>(
-      drop_schedule_, ScheduleContext{prune_rate_, std::max<std::int64_t>(1, end_),
-                                      context.steps_per_epoch});
+      drop_schedule_,
+      ScheduleContext{prune_rate_, std::max<std::int64_t>(1, end_),
+                      context.steps_per_epoch});
 }
 
 bool DynamicSparsity::update_due(const TrainContext& context) const {
@@ -125,8 +127,8 @@ double DynamicSparsity::drop_fraction(std::int64_t step) const {
 
 std::int64_t DynamicSparsity::drop_count(std::size_t i,
                                          std::int64_t step) const {
-  return static_cast<std::int64_t>(std::floor(
-      drop_fraction(step) * static_cast<double>(masks_.active(i))));
+  return static_cast<std::int64_t>(
+      std::floor(drop_fraction(step) * static_cast<double>(masks_.active(i))));
 }
 
 void DynamicSparsity::drop_and_grow(
@@ -186,10 +188,9 @@ void recompute_batchnorm(TrainContext& context) {
   };
   std::vector<Norm> norms;
   auto collect = [&](auto* bn) {
-    norms.push_back(
-        {bn, [bn] { bn->reset_running_stats(); },
-         [bn](c10::optional<double> m) { bn->options.momentum(m); },
-         bn->options.momentum()});
+    norms.push_back({bn, [bn] { bn->reset_running_stats(); },
+                     [bn](c10::optional<double> m) { bn->options.momentum(m); },
+                     bn->options.momentum()});
   };
   for (const auto& m : context.model->modules(/*include_self=*/false)) {
     if (auto* bn = m->as<torch::nn::BatchNorm1d>()) collect(bn);

@@ -74,7 +74,7 @@ TEST(DynamicSparsity, TimetableFollowsIntervalAndEnd) {
   EXPECT_TRUE(due(10));
   EXPECT_FALSE(due(15));
   EXPECT_TRUE(due(70));
-  EXPECT_FALSE(due(80));  // past the end
+  EXPECT_FALSE(due(80));                      // past the end
   EXPECT_EQ(f.sparse->masks().active(0), 4);  // density 0.5 of 8
 }
 
@@ -94,8 +94,8 @@ TEST(DynamicSparsity, DropSmallestMagnitudeGrowLargestGradientByHand) {
   // 4 active, prune_rate 0.5: k = 2. Drop |-0.1| (2) and |-0.3| (6).
   // Grow among inactive after the drop {1, 2, 3, 5, 6, 7} by |grad|:
   // 0.8 (3) and 0.3 (7).
-  f.sparse->drop_and_grow(
-      f.context, [&](std::size_t) { return w.grad().abs(); });
+  f.sparse->drop_and_grow(f.context,
+                          [&](std::size_t) { return w.grad().abs(); });
   auto mask = f.sparse->masks().mask(0).reshape(-1);
   EXPECT_TRUE(torch::equal(
       mask, torch::tensor({1, 0, 0, 1, 1, 0, 0, 1}, torch::kBool)));
@@ -119,11 +119,11 @@ TEST(DynamicSparsity, JustDroppedConnectionMayReturnWithItsWeight) {
       torch::tensor({0.0f, 0.0f, 0.9f, 0.0f, 0.0f, 0.0f, 0.8f, 0.0f})
           .view({2, 4});
   f.context.step = 10;
-  f.sparse->drop_and_grow(
-      f.context, [&](std::size_t) { return w.grad().abs(); });
-  EXPECT_TRUE(torch::equal(f.sparse->masks().mask(0).reshape(-1),
-                           torch::tensor({1, 0, 1, 0, 1, 0, 1, 0},
-                                         torch::kBool)));
+  f.sparse->drop_and_grow(f.context,
+                          [&](std::size_t) { return w.grad().abs(); });
+  EXPECT_TRUE(
+      torch::equal(f.sparse->masks().mask(0).reshape(-1),
+                   torch::tensor({1, 0, 1, 0, 1, 0, 1, 0}, torch::kBool)));
   // Not a new connection, so it keeps its value (as in the reference).
   EXPECT_FLOAT_EQ(w.reshape(-1)[2].item<float>(), -0.1f);
 }

@@ -59,8 +59,8 @@ TEST(CigL, RandomMaskStepFollowsItsDefinition) {
   const double scale = 4.0 / 3.0;
   EXPECT_TRUE(torch::allclose(w.masked_select(shown),
                               w0.masked_select(shown) * scale, 1e-6, 0));
-  EXPECT_EQ(w.masked_select(active.logical_not()).count_nonzero().item<int64_t>(),
-            0);
+  EXPECT_EQ(
+      w.masked_select(active.logical_not()).count_nonzero().item<int64_t>(), 0);
 
   // Loss sum((x W'^T)^2): dL/dW' = 2 (x W'^T)^T x, and dW'/dw = scale on
   // the shown weights, 0 elsewhere.
@@ -78,11 +78,11 @@ TEST(CigL, RandomMaskStepFollowsItsDefinition) {
   optimizer.step();
   method->after_step(context);
   EXPECT_TRUE(torch::equal(w.masked_select(hidden), w0.masked_select(hidden)));
-  EXPECT_TRUE(torch::allclose(
-      w.masked_select(shown),
-      (w0 - 0.1 * expected_grad).masked_select(shown), 1e-5, 1e-6));
-  EXPECT_EQ(w.masked_select(active.logical_not()).count_nonzero().item<int64_t>(),
-            0);
+  EXPECT_TRUE(torch::allclose(w.masked_select(shown),
+                              (w0 - 0.1 * expected_grad).masked_select(shown),
+                              1e-5, 1e-6));
+  EXPECT_EQ(
+      w.masked_select(active.logical_not()).count_nonzero().item<int64_t>(), 0);
 }
 
 // With a random mask that (almost surely) hides nothing, the final model

@@ -68,6 +68,48 @@ TEST(Erk, LargePowerScaleStillMeetsTheTargetOrSaysWhy) {
   EXPECT_NEAR(d[0] * 100 + d[1] * 30000, 0.05 * 30100, 1e-6);
 }
 
+TEST(Er, UsesTheFirstTwoDimensionsOnly) {
+  // conv 16x6x5x5: raw (16 + 6) / (16 * 6); linear 120x400: 520 / 48000.
+  std::vector<LayerShape> layers = {{"conv", {16, 6, 5, 5}},
+                                    {"fc", {120, 400}}};
+  auto d = densities("er", layers, 0.1);
+  const double r0 = 22.0 / 96, r1 = 520.0 / 48000;
+  // Budget in RigL's arithmetic: ones = size - floor(0.9 * size) = 5040;
+  // eps = 5040 / (r0 * 2400 + r1 * 48000) = 4.71 makes the conv 1.08
+  // dense, so it is dense, and fc gets 5040 - 2400 = 2640 ones.
+  ASSERT_GT(5040 / (r0 * 2400 + r1 * 48000) * r0, 1.0);
+  EXPECT_DOUBLE_EQ(d[0], 1.0);
+  EXPECT_NEAR(d[1], 2640.0 / 48000, 1e-12);
+}
+
+TEST(Erk, DenseFirstLayerIsChargedToTheBudget) {
+  // Layer a fixed dense costs the others its 50 missing zeros.
+  auto d = densities("erk", kLayers, 0.5, {{"dense_first_layer", true}});
+  EXPECT_DOUBLE_EQ(d[0], 1.0);
+  // Pass 1: rhs = (50 - 100) + 500 + 2 = 452 over divisor 110 + 4 = 114;
+  // eps * 1.0 > 1, so c goes dense. Pass 2: rhs = -50 + 500 - 2 = 448 over
+  // 110: b gets 448 / 110 * 0.11 = 0.448.
+  EXPECT_DOUBLE_EQ(d[2], 1.0);
+  EXPECT_NEAR(d[1], 448.0 / 110 * 0.11, 1e-12);
+  EXPECT_NEAR(d[0] * 100 + d[1] * 1000 + d[2] * 4, 0.5 * 1104, 1e-9);
+}
+
+TEST(Erk, OverridesOutOfTheBudgetAsRigLsCustomMap) {
+  auto d = densities(
+      "erk", kLayers, 0.5,
+      {{"overrides", NumberMap{{"a", 0.25}}}, {"fixed_in_budget", false}});
+  EXPECT_DOUBLE_EQ(d[0], 0.25);
+  // a is ignored entirely: b and c share 500 + 2 ones, c overflows, then
+  // b gets (500 - 2) / 110 * 0.11.
+  EXPECT_NEAR(d[1], 498.0 / 110 * 0.11, 1e-12);
+}
+
+TEST(Erk, UnknownOverrideLayerIsAConfigError) {
+  EXPECT_THROW(densities("erk", kLayers, 0.5,
+                         {{"overrides", NumberMap{{"conv9.weight", 1.0}}}}),
+               ConfigError);
+}
+
 TEST(Uniform, DenseFirstLayerIsNotCompensated) {
   auto d = densities("uniform", kLayers, 0.2, {{"dense_first_layer", true}});
   EXPECT_EQ(d, (std::vector<double>{1.0, 0.2, 0.2}));

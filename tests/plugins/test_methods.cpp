@@ -165,7 +165,8 @@ TEST(Gmp, FollowsTheCubicScheduleToTheTarget) {
   EXPECT_EQ(masks->active(),
             expected_at(0.9 * (1 - std::pow(1 - 30.0 / 72, 3))));
   trainer.train_epoch();
-  EXPECT_EQ(masks->active(), expected_at(0.9 * (1 - std::pow(1 - 66.0 / 72, 3))));
+  EXPECT_EQ(masks->active(),
+            expected_at(0.9 * (1 - std::pow(1 - 66.0 / 72, 3))));
   trainer.train_epoch();
   EXPECT_EQ(masks->active(), expected_at(0.9));
   trainer.train_epoch();

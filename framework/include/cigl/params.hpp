@@ -26,7 +26,7 @@ enum class ParamType {
   number_list,
   string_list,
   number_map,  ///< a table of name = float, e.g. per-layer densities
-  component,  ///< another plugin: a name or a table with `plugin = name`
+  component,   ///< another plugin: a name or a table with `plugin = name`
 };
 CIGL_API const char* type_name(ParamType type);
 

@@ -53,14 +53,15 @@ class ErdosRenyi : public cigl::Distribution {
                              [&](const auto& l) { return l.name == name; });
       if (it == layers.end()) {
         std::string known;
-        for (const auto& l : layers) known += (known.empty() ? "" : ", ") + l.name;
+        for (const auto& l : layers)
+          known += (known.empty() ? "" : ", ") + l.name;
         params_.fail("overrides", "no maskable layer '" + name +
                                       "' (layers: " + known + ")");
       }
       fixed[static_cast<std::size_t>(it - layers.begin())] = d;
     }
-    auto out = cigl::scale_to_density(layers, raw, density, fixed,
-                                      fixed_in_budget_);
+    auto out =
+        cigl::scale_to_density(layers, raw, density, fixed, fixed_in_budget_);
     check_budget(layers, out, density, fixed.empty() || fixed_in_budget_);
     return out;
   }

@@ -146,7 +146,8 @@ class CigL : public cigl::Method {
     torch::NoGradGuard no_grad;
     const auto& masks = sparse_.masks();
     std::vector<torch::Tensor> snapshot;
-    for (const auto& p : context.model->parameters()) snapshot.push_back(p.clone());
+    for (const auto& p : context.model->parameters())
+      snapshot.push_back(p.clone());
     // The effective weights of the epoch's last step: its random mask and
     // scaling applied to the maskable layers.
     auto params = context.model->parameters();
@@ -174,7 +175,8 @@ class CigL : public cigl::Method {
     {
       torch::NoGradGuard no_grad;
       auto params = context.model->parameters();
-      for (std::size_t j = 0; j < params.size(); ++j) params[j].copy_(average_[j]);
+      for (std::size_t j = 0; j < params.size(); ++j)
+        params[j].copy_(average_[j]);
     }
     cigl::recompute_batchnorm(context);
     return nullptr;  // the model itself now holds the average

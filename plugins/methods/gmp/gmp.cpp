@@ -47,7 +47,8 @@ class Gmp : public cigl::Method {
 
   bool update_topology(cigl::TrainContext& context) override {
     torch::NoGradGuard no_grad;
-    const double span = static_cast<double>(std::max<std::int64_t>(1, end_ - begin_));
+    const double span =
+        static_cast<double>(std::max<std::int64_t>(1, end_ - begin_));
     const double progress =
         std::min(1.0, static_cast<double>(context.step - begin_) / span);
     const double remaining = std::pow(1.0 - progress, 3);
@@ -64,7 +65,8 @@ class Gmp : public cigl::Method {
       masks_.set_mask(i, mask.view_as(weight));
       weight.masked_fill_(masks_.mask(i).logical_not(), 0);
       auto buffer = cigl::momentum_buffer(*context.optimizer, weight);
-      if (buffer.defined()) buffer.masked_fill_(masks_.mask(i).logical_not(), 0);
+      if (buffer.defined())
+        buffer.masked_fill_(masks_.mask(i).logical_not(), 0);
     }
     return true;  // pruning does not replace the step's update
   }
@@ -96,8 +98,9 @@ void register_gmp(cigl::Registrar& r) {
   r.add<cigl::Method>(
       {"gmp",
        "gradual magnitude pruning, cubic schedule (Zhu & Gupta 2017)",
-       {cigl::ParamSpec::number("density", 0.1, "final fraction of maskable "
-                                                "weights kept")
+       {cigl::ParamSpec::number("density", 0.1,
+                                "final fraction of maskable "
+                                "weights kept")
             .greater_than(0)
             .max(1),
         cigl::ParamSpec::component("distribution", cigl::Kind::distribution,

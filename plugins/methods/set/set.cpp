@@ -28,11 +28,10 @@ class Set : public cigl::Method {
     std::vector<double> spread;
     for (std::size_t i = 0; i < masks.size(); ++i) {
       before.push_back(masks.mask(i).clone());
-      spread.push_back(random_init_ ? masks.weight(i)
-                                          .masked_select(before[i])
-                                          .std()
-                                          .item<double>()
-                                    : 0.0);
+      spread.push_back(
+          random_init_
+              ? masks.weight(i).masked_select(before[i]).std().item<double>()
+              : 0.0);
     }
     // Uniformly random growth: random scores, the largest win.
     sparse_.drop_and_grow(context, [&](std::size_t i) {

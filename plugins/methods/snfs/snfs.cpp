@@ -107,8 +107,7 @@ class Snfs : public cigl::Method {
     for (std::size_t i = 0; i < n; ++i) {
       mask[i].index_fill_(0,
                           cigl::largest_among(momentum[i].abs(),
-                                              mask[i].logical_not(),
-                                              regrow[i]),
+                                              mask[i].logical_not(), regrow[i]),
                           true);
       sparse_.replace_mask(i, mask[i].view_as(masks.weight(i)),
                            *context.optimizer, /*reset_momentum=*/false);
