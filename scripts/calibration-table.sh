@@ -43,8 +43,7 @@ for cell in "${cells[@]}"; do
     END {
       printf "| %s | %.0f%% |", method, (1 - density) * 100
       for (i = 1; i <= 5; i++) { k = keys[i]; m = s[k] / n[k]
-        sd = sqrt((ss[k] - n[k] * m * m) / (n[k] > 1 ? n[k] - 1 : 1))
-        if (sd != sd || sd < 0) sd = 0
-        printf " %.4f +- %.4f |", m, sd }
+        var = (ss[k] - n[k] * m * m) / (n[k] > 1 ? n[k] - 1 : 1)
+        printf " %.4f +- %.4f |", m, (var > 0 ? sqrt(var) : 0) }
       printf "\n" }'
 done

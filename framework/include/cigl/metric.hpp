@@ -1,4 +1,8 @@
 #pragma once
+#include <map>
+#include <string>
+#include <vector>
+
 #include <torch/types.h>
 
 #include "cigl/component.hpp"
@@ -15,6 +19,11 @@ class CIGL_API Metric {
   virtual void update(const torch::Tensor& log_probs,
                       const torch::Tensor& labels) = 0;
   virtual double value() const = 0;
+  /// Named series reported beside the value, e.g. a reliability diagram's
+  /// per-bin count, confidence and accuracy; written to metrics.json.
+  virtual std::map<std::string, std::vector<double>> series() const {
+    return {};
+  }
 };
 
 template <>

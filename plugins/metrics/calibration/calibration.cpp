@@ -1,0 +1,243 @@
+// Metrics `mce`, `adaptive_ece`, `classwise_ece`, `top5` and `reliability`
+// over the streamed log-probabilities (float64, CPU), as algorithms.md
+// defines them. Equal-width bins hold confidences in (i/n, (i+1)/n]; a
+// confidence of 0 joins the first bin.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <torch/torch.h>
+
+#include "cigl/error.hpp"
+#include "cigl/metric.hpp"
+#include "cigl/plugin.hpp"
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Per-bin count, confidence sum and hit sum for equal-width bins.
+class Bins {
+ public:
+  explicit Bins(std::int64_t n)
+      : n_(n), edges_(torch::linspace(0.0, 1.0, n + 1, torch::kDouble)) {
+    reset();
+  }
+  void reset() {
+    count_ = torch::zeros({n_}, torch::kDouble);
+    confidence_ = torch::zeros({n_}, torch::kDouble);
+    hits_ = torch::zeros({n_}, torch::kDouble);
+  }
+  /// `confidence` and `hit` (0 or 1) as float64 vectors of one batch.
+  void add(const torch::Tensor& confidence, const torch::Tensor& hit) {
+    // The first edge >= confidence is the bin's upper edge.
+    auto bin = (torch::searchsorted(edges_, confidence) - 1).clamp(0, n_ - 1);
+    count_.index_add_(0, bin, torch::ones_like(confidence));
+    confidence_.index_add_(0, bin, confidence);
+    hits_.index_add_(0, bin, hit);
+  }
+  double total() const { return count_.sum().item<double>(); }
+  /// sum_b |hits_b - confidence_b| / N: ECE (or one class's share of it).
+  double weighted_gap() const {
+    const double n = total();
+    return n == 0 ? kNaN : (hits_ - confidence_).abs().sum().item<double>() / n;
+  }
+  /// max over non-empty bins of |accuracy_b - confidence_b|.
+  double max_gap() const {
+    auto filled = count_.gt(0);
+    if (!filled.any().item<bool>()) return kNaN;
+    auto gap = ((hits_ - confidence_).abs() / count_.clamp_min(1));
+    return gap.masked_select(filled).max().item<double>();
+  }
+  std::map<std::string, std::vector<double>> series() const {
+    auto vec = [](const torch::Tensor& t) {
+      return std::vector<double>(t.data_ptr<double>(),
+                                 t.data_ptr<double>() + t.numel());
+    };
+    auto safe = count_.clamp_min(1);
+    auto empty = count_.eq(0);
+    auto nan = torch::full_like(count_, kNaN);
+    return {{"count", vec(count_)},
+            {"confidence", vec(torch::where(empty, nan, confidence_ / safe))},
+            {"accuracy", vec(torch::where(empty, nan, hits_ / safe))},
+            {"lower", vec(edges_.narrow(0, 0, n_).contiguous())},
+            {"upper", vec(edges_.narrow(0, 1, n_).contiguous())}};
+  }
+
+ private:
+  std::int64_t n_;
+  torch::Tensor edges_, count_, confidence_, hits_;
+};
+
+std::pair<torch::Tensor, torch::Tensor> top_confidence_and_hit(
+    const torch::Tensor& log_probs, const torch::Tensor& labels) {
+  auto [top, predicted] = log_probs.max(1);
+  return {top.exp(), predicted.eq(labels).to(torch::kDouble)};
+}
+
+/// Maximum calibration error over non-empty equal-width bins.
+class Mce : public cigl::Metric {
+ public:
+  explicit Mce(std::int64_t bins) : bins_(bins) {}
+  void reset() override { bins_.reset(); }
+  void update(const torch::Tensor& lp, const torch::Tensor& y) override {
+    auto [confidence, hit] = top_confidence_and_hit(lp, y);
+    bins_.add(confidence, hit);
+  }
+  double value() const override { return bins_.max_gap(); }
+
+ private:
+  Bins bins_;
+};
+
+/// The reliability diagram's data (per bin: count, mean confidence,
+/// accuracy); its value is the ECE of the same bins.
+class Reliability : public cigl::Metric {
+ public:
+  explicit Reliability(std::int64_t bins) : bins_(bins) {}
+  void reset() override { bins_.reset(); }
+  void update(const torch::Tensor& lp, const torch::Tensor& y) override {
+    auto [confidence, hit] = top_confidence_and_hit(lp, y);
+    bins_.add(confidence, hit);
+  }
+  double value() const override { return bins_.weighted_gap(); }
+  std::map<std::string, std::vector<double>> series() const override {
+    return bins_.series();
+  }
+
+ private:
+  Bins bins_;
+};
+
+/// ECE with equal-mass bins: the confidences sorted and split into
+/// `n_bins` groups whose sizes differ by at most one (Nixon et al. 2019).
+class AdaptiveEce : public cigl::Metric {
+ public:
+  explicit AdaptiveEce(std::int64_t bins) : bins_(bins) {}
+  void reset() override {
+    confidence_.clear();
+    hit_.clear();
+  }
+  void update(const torch::Tensor& lp, const torch::Tensor& y) override {
+    auto [confidence, hit] = top_confidence_and_hit(lp, y);
+    confidence_.push_back(confidence);
+    hit_.push_back(hit);
+  }
+  double value() const override {
+    if (confidence_.empty()) return kNaN;
+    auto confidence = torch::cat(confidence_);
+    auto hit = torch::cat(hit_);
+    const std::int64_t n = confidence.numel();
+    if (n == 0) return kNaN;
+    auto order = std::get<1>(confidence.sort(/*stable=*/true, 0, false));
+    confidence = confidence.index_select(0, order);
+    hit = hit.index_select(0, order);
+    double total = 0;
+    const std::int64_t bins = std::min(bins_, n);
+    for (std::int64_t b = 0; b < bins; ++b) {
+      const std::int64_t begin = b * n / bins, end = (b + 1) * n / bins;
+      const auto len = end - begin;
+      total += std::abs(hit.narrow(0, begin, len).sum().item<double>() -
+                        confidence.narrow(0, begin, len).sum().item<double>());
+    }
+    return total / static_cast<double>(n);
+  }
+
+ private:
+  std::int64_t bins_;
+  std::vector<torch::Tensor> confidence_, hit_;
+};
+
+/// Class-wise ECE (Kull et al. 2019): for every class, equal-width bins
+/// over that class's probability, the share of examples of that class per
+/// bin against the mean probability; averaged over classes.
+class ClasswiseEce : public cigl::Metric {
+ public:
+  explicit ClasswiseEce(std::int64_t bins) : n_bins_(bins) {}
+  void reset() override { bins_.clear(); }
+  void update(const torch::Tensor& lp, const torch::Tensor& y) override {
+    const auto classes = lp.size(1);
+    if (bins_.empty()) bins_.assign(static_cast<std::size_t>(classes), Bins(n_bins_));
+    auto p = lp.exp();
+    auto onehot = torch::zeros_like(p).scatter_(1, y.unsqueeze(1), 1.0);
+    for (std::int64_t c = 0; c < classes; ++c) {
+      bins_[static_cast<std::size_t>(c)].add(p.select(1, c).contiguous(),
+                                             onehot.select(1, c).contiguous());
+    }
+  }
+  double value() const override {
+    if (bins_.empty()) return kNaN;
+    double sum = 0;
+    for (const auto& b : bins_) sum += b.weighted_gap();
+    return sum / static_cast<double>(bins_.size());
+  }
+
+ private:
+  std::int64_t n_bins_;
+  std::vector<Bins> bins_;
+};
+
+/// Top-5 accuracy: the label is among the five most probable classes.
+class Top5 : public cigl::Metric {
+ public:
+  void reset() override {
+    hits_ = 0;
+    count_ = 0;
+  }
+  void update(const torch::Tensor& lp, const torch::Tensor& y) override {
+    if (lp.size(1) <= 5) {
+      throw cigl::DataError("top5 needs more than 5 classes; this data has " +
+                            std::to_string(lp.size(1)));
+    }
+    auto top = std::get<1>(lp.topk(5, 1));
+    hits_ += top.eq(y.unsqueeze(1)).any(1).sum().item<double>();
+    count_ += y.size(0);
+  }
+  double value() const override {
+    return count_ == 0 ? kNaN : hits_ / static_cast<double>(count_);
+  }
+
+ private:
+  double hits_ = 0;
+  std::int64_t count_ = 0;
+};
+
+cigl::ParamSpec bins_param(std::int64_t def) {
+  return cigl::ParamSpec::integer("n_bins", def, "number of bins").min(1);
+}
+
+void register_calibration(cigl::Registrar& r) {
+  r.add<cigl::Metric>(
+      {"mce", "maximum calibration error over non-empty equal-width bins",
+       {bins_param(15)}},
+      [](const cigl::Params& p) {
+        return std::make_shared<Mce>(p.integer("n_bins"));
+      });
+  r.add<cigl::Metric>(
+      {"adaptive_ece", "ECE with equal-mass bins", {bins_param(15)}},
+      [](const cigl::Params& p) {
+        return std::make_shared<AdaptiveEce>(p.integer("n_bins"));
+      });
+  r.add<cigl::Metric>(
+      {"classwise_ece", "class-wise ECE, averaged over classes",
+       {bins_param(15)}},
+      [](const cigl::Params& p) {
+        return std::make_shared<ClasswiseEce>(p.integer("n_bins"));
+      });
+  r.add<cigl::Metric>({"top5", "top-5 accuracy (more than 5 classes)", {}},
+                      [](const cigl::Params&) {
+                        return std::make_shared<Top5>();
+                      });
+  r.add<cigl::Metric>(
+      {"reliability",
+       "reliability diagram data per bin (count, confidence, accuracy); "
+       "value: ECE",
+       {bins_param(15)}},
+      [](const cigl::Params& p) {
+        return std::make_shared<Reliability>(p.integer("n_bins"));
+      });
+}
+
+}  // namespace
+
+CIGL_PLUGIN("calibration_metrics", "1.0.0", register_calibration)
