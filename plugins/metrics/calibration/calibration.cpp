@@ -157,7 +157,10 @@ class ClasswiseEce : public cigl::Metric {
   void reset() override { bins_.clear(); }
   void update(const torch::Tensor& lp, const torch::Tensor& y) override {
     const auto classes = lp.size(1);
-    if (bins_.empty()) bins_.assign(static_cast<std::size_t>(classes), Bins(n_bins_));
+    // One Bins each: copies would share their tensors.
+    while (static_cast<std::int64_t>(bins_.size()) < classes) {
+      bins_.emplace_back(n_bins_);
+    }
     auto p = lp.exp();
     auto onehot = torch::zeros_like(p).scatter_(1, y.unsqueeze(1), 1.0);
     for (std::int64_t c = 0; c < classes; ++c) {
