@@ -31,6 +31,10 @@ const std::vector<ParamSpec>& experiment_specs() {
       ParamSpec::boolean("save_predictions", false,
                          "write predictions.csv (label and class "
                          "probabilities per test example)"),
+      ParamSpec::boolean("temperature_scaling", false,
+                         "fit one softmax temperature on the validation "
+                         "split (min NLL) and report the test metrics "
+                         "after it too"),
   };
   return specs;
 }
@@ -79,7 +83,9 @@ const SectionDefault kPluginSections[] = {
     {"method", Kind::method, "dense"},
     {"schedule", Kind::schedule, "constant"},
 };
-const char* const kDefaultMetrics[] = {"accuracy", "ece", "nll", "brier"};
+const char* const kDefaultMetrics[] = {
+    "accuracy",      "top5", "ece",   "mce",        "adaptive_ece",
+    "classwise_ece", "nll",  "brier", "reliability"};
 const char* const kSections[] = {"experiment", "training", "optimizer",
                                  "data",       "model",    "method",
                                  "schedule",   "metrics",  "plugins"};

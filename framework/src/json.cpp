@@ -1,6 +1,11 @@
 #include "json.hpp"
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cigl/error.hpp"
 
 namespace cigl::json {
 
@@ -114,5 +119,139 @@ Writer& Writer::value(bool v) {
   out_ << (v ? "true" : "false");
   return *this;
 }
+
+}  // namespace cigl::json
+
+namespace cigl::json {
+
+const Value* Value::find(const std::string& key) const {
+  for (const auto& [k, v] : object) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(const std::string& text) : s_(text) {}
+
+  Value document() {
+    Value v = value();
+    space();
+    if (i_ != s_.size()) fail("trailing characters");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) {
+    throw Error("malformed JSON at offset " + std::to_string(i_) + ": " + what);
+  }
+  void space() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) {
+      ++i_;
+    }
+  }
+  bool take(const char* word) {
+    const std::size_t n = std::strlen(word);
+    if (s_.compare(i_, n, word) != 0) return false;
+    i_ += n;
+    return true;
+  }
+  Value value() {
+    space();
+    if (i_ >= s_.size()) fail("unexpected end");
+    Value v;
+    const char c = s_[i_];
+    if (c == '{') {
+      v.type = Value::Type::object;
+      ++i_;
+      space();
+      if (i_ < s_.size() && s_[i_] == '}') return ++i_, v;
+      for (;;) {
+        space();
+        std::string key = string();
+        space();
+        if (i_ >= s_.size() || s_[i_++] != ':') fail("expected ':'");
+        v.object.emplace_back(std::move(key), value());
+        space();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == '}') return ++i_, v;
+        fail("expected ',' or '}'");
+      }
+    }
+    if (c == '[') {
+      v.type = Value::Type::array;
+      ++i_;
+      space();
+      if (i_ < s_.size() && s_[i_] == ']') return ++i_, v;
+      for (;;) {
+        v.array.push_back(value());
+        space();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == ']') return ++i_, v;
+        fail("expected ',' or ']'");
+      }
+    }
+    if (c == '"') {
+      v.type = Value::Type::string;
+      v.string = string();
+      return v;
+    }
+    if (take("null")) return v;
+    if (take("true")) {
+      v.type = Value::Type::boolean;
+      v.boolean = true;
+      return v;
+    }
+    if (take("false")) {
+      v.type = Value::Type::boolean;
+      return v;
+    }
+    const char* begin = s_.c_str() + i_;
+    char* end = nullptr;
+    v.number = std::strtod(begin, &end);
+    if (end == begin) fail("unexpected character");
+    v.type = Value::Type::number;
+    i_ += static_cast<std::size_t>(end - begin);
+    return v;
+  }
+  std::string string() {
+    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
+    ++i_;
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      char c = s_[i_++];
+      if (c == '\\' && i_ < s_.size()) {
+        char e = s_[i_++];
+        switch (e) {
+          case 'n': out += '\n'; break;
+          case 't': out += '\t'; break;
+          case 'u': out += '?'; i_ += 4; break;  // not produced by cigl
+          default: out += e;
+        }
+      } else {
+        out += c;
+      }
+    }
+    if (i_ >= s_.size()) fail("unterminated string");
+    ++i_;
+    return out;
+  }
+
+  const std::string& s_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace
+
+Value parse(const std::string& text) { return Parser(text).document(); }
 
 }  // namespace cigl::json

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cigl::json {
 
@@ -35,5 +37,24 @@ class Writer {
   bool first_ = true;
   bool after_key_ = false;
 };
+
+}  // namespace cigl::json
+
+namespace cigl::json {
+
+/// A parsed JSON value: enough to read back what cigl writes.
+struct Value {
+  enum class Type { null, boolean, number, string, array, object } type =
+      Type::null;
+  bool boolean = false;
+  double number = 0;
+  std::string string;
+  std::vector<Value> array;
+  std::vector<std::pair<std::string, Value>> object;  ///< in file order
+  const Value* find(const std::string& key) const;
+};
+
+/// Parses `text`; throws cigl::Error with the offset on malformed input.
+Value parse(const std::string& text);
 
 }  // namespace cigl::json

@@ -4,8 +4,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 
+#include "cigl/core/calibration.hpp"
+#include "cigl/core/svg.hpp"
 #include "cigl/error.hpp"
+#include "cigl/masking.hpp"
 #include "json.hpp"
 
 namespace fs = std::filesystem;
@@ -33,6 +37,50 @@ std::string general(double v) {
 }
 
 }  // namespace
+
+static void write_pictures(const fs::path& run_dir,
+                           const ExperimentConfig& config,
+                    const std::vector<EpochRecord>& records,
+                    const TestReport& report) {
+  if (report.probabilities.defined() && report.probabilities.size(0) > 0) {
+    auto bins =
+        ReliabilityBins::from(report.probabilities, report.labels, 15);
+    open_output(run_dir / "reliability.svg")
+        << svg::reliability_diagram(
+               bins, config.experiment.string("name") + ": test set");
+  }
+  // Training curves: loss, and validation accuracy and ECE where those
+  // metrics are configured.
+  svg::Series loss{"train loss", {}, {}};
+  std::vector<std::pair<std::string, svg::Series>> validation;
+  for (const char* wanted : {"accuracy", "ece"}) {
+    for (std::size_t i = 0; i < config.metrics.size(); ++i) {
+      if (config.metrics[i].plugin != wanted) continue;
+      svg::Series s{"validation " + config.metrics[i].label, {}, {}};
+      for (const auto& r : records) {
+        if (r.validation.empty()) continue;  // not evaluated that epoch
+        s.x.push_back(static_cast<double>(r.epoch));
+        s.y.push_back(r.validation[i].second);
+      }
+      validation.emplace_back(config.metrics[i].label, s);
+      break;
+    }
+  }
+  for (const auto& r : records) {
+    loss.x.push_back(static_cast<double>(r.epoch));
+    loss.y.push_back(r.train_loss);
+  }
+  const int panel = 340;
+  std::string body =
+      svg::line_chart("training loss", "epoch", {loss}, 0, 0, panel, 260);
+  int left = panel;
+  for (const auto& [label, s] : validation) {
+    body += svg::line_chart("validation " + label, "epoch", {s}, left, 0,
+                            panel, 260);
+    left += panel;
+  }
+  open_output(run_dir / "history.svg") << svg::document(left, 260, body);
+}
 
 RunSummary run_experiment(const ExperimentConfig& config,
                           const Registry& registry, const RunOptions& options) {
@@ -71,7 +119,9 @@ RunSummary run_experiment(const ExperimentConfig& config,
 
   const std::int64_t epochs = config.training.integer("epochs");
   const int width = static_cast<int>(std::to_string(epochs).size());
+  std::vector<EpochRecord> records;
   auto on_epoch = [&](const EpochRecord& r) {
+    records.push_back(r);
     if (options.progress_bar) log << "\r\033[K";
     char head[64];
     std::snprintf(head, sizeof head, "epoch %*lld/%lld", width,
@@ -112,12 +162,14 @@ RunSummary run_experiment(const ExperimentConfig& config,
   trainer.fit(on_epoch, on_step);
 
   const bool save_predictions = config.experiment.boolean("save_predictions");
-  torch::Tensor probabilities;
   RunSummary summary;
   summary.run_dir = run_dir.string();
-  summary.test = trainer.test(save_predictions ? &probabilities : nullptr);
+  TestReport report = trainer.test_report();
+  const torch::Tensor& probabilities = report.probabilities;
+  summary.test = report.metrics;
   summary.density = trainer.density();
   summary.steps = trainer.step();
+  if (!records.empty()) summary.seconds = records.back().seconds;
 
   json::Writer w;
   w.begin_object();
@@ -129,10 +181,34 @@ RunSummary run_experiment(const ExperimentConfig& config,
   w.key("test").begin_object();
   for (const auto& [name, value] : summary.test) w.key(name).value(value);
   w.end_object();
+  if (report.temperature) {
+    w.key("temperature").value(*report.temperature);
+    w.key("test_temperature_scaled").begin_object();
+    for (const auto& [name, value] : report.scaled) w.key(name).value(value);
+    w.end_object();
+  }
   w.key("density").value(summary.density);
+  if (const MaskSet* masks = trainer.method().mask_set()) {
+    w.key("mask_density").value(masks->density());
+  }
   w.key("steps").value(summary.steps);
+  w.key("seconds").value(summary.seconds);
+  if (!report.series.empty()) {
+    w.key("series").begin_object();
+    for (const auto& [label, series] : report.series) {
+      w.key(label).begin_object();
+      for (const auto& [key, values] : series) {
+        w.key(key).begin_array();
+        for (double v : values) w.value(v);
+        w.end_array();
+      }
+      w.end_object();
+    }
+    w.end_object();
+  }
   w.end_object();
   open_output(run_dir / "metrics.json") << w.str();
+  write_pictures(run_dir, config, records, report);
 
   if (save_predictions && probabilities.defined()) {
     auto out = open_output(run_dir / "predictions.csv");
@@ -158,7 +234,16 @@ RunSummary run_experiment(const ExperimentConfig& config,
   for (const auto& [name, value] : summary.test) {
     log << "  " << name << " " << fixed(value, 4);
   }
-  log << "  density " << fixed(summary.density, 4) << "\n"
+  log << "  density " << fixed(summary.density, 4) << "\n";
+  if (report.temperature) {
+    log << "after temperature scaling (T = " << fixed(*report.temperature, 3)
+        << "):";
+    for (const auto& [name, value] : report.scaled) {
+      log << "  " << name << " " << fixed(value, 4);
+    }
+    log << "\n";
+  }
+  log
       << "results in " << run_dir.string() << std::endl;
   return summary;
 }

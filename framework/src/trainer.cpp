@@ -11,6 +11,7 @@
 #include <torch/serialize.h>
 #include <torch/utils.h>
 
+#include "cigl/core/calibration.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
@@ -206,11 +207,11 @@ struct Trainer::Impl {
     Model& model;
   };
 
-  MetricValues evaluate(const DataSplit& split, torch::Tensor* probabilities,
-                        const char* split_name) {
+  /// One forward pass over `split`: float64 logits on the CPU. Non-finite
+  /// logits stop the run with the split and batch named.
+  torch::Tensor logits_of(const DataSplit& split, const char* split_name) {
     torch::NoGradGuard no_grad;
     EvalMode eval_mode(*model);
-    for (auto& m : metrics) m.second->reset();
     std::vector<torch::Tensor> all;
     std::int64_t batch = 0;
     for (std::int64_t begin = 0; begin < split.size();
@@ -224,16 +225,40 @@ struct Trainer::Impl {
             std::to_string(begin) + ".." + std::to_string(begin + len - 1) +
             "); training has diverged");
       }
-      auto log_probs = F::log_softmax(logits.to(torch::kDouble), 1).cpu();
-      auto labels = split.labels.narrow(0, begin, len).cpu();
-      for (auto& m : metrics) m.second->update(log_probs, labels);
-      if (probabilities) all.push_back(log_probs.exp());
+      all.push_back(logits.to(torch::kCPU, torch::kDouble));
+    }
+    return all.empty() ? torch::empty({0, 0}, torch::kDouble) : torch::cat(all);
+  }
+
+  /// Streams log_softmax(logits / temperature) through every metric in
+  /// batches; each metric sees the same tensors, once.
+  MetricValues score(const torch::Tensor& logits, const torch::Tensor& labels,
+                     double temperature, TestReport* report) {
+    for (auto& m : metrics) m.second->reset();
+    for (std::int64_t begin = 0; begin < logits.size(0);
+         begin += eval_batch_size) {
+      auto len = std::min(eval_batch_size, logits.size(0) - begin);
+      auto log_probs =
+          F::log_softmax(logits.narrow(0, begin, len) / temperature, 1);
+      auto y = labels.narrow(0, begin, len);
+      for (auto& m : metrics) m.second->update(log_probs, y);
     }
     MetricValues out;
-    for (auto& m : metrics) out.emplace_back(m.first, m.second->value());
-    if (probabilities) {
-      *probabilities = all.empty() ? torch::Tensor() : torch::cat(all);
+    for (auto& m : metrics) {
+      out.emplace_back(m.first, m.second->value());
+      if (report) {
+        auto series = m.second->series();
+        if (!series.empty()) report->series[m.first] = std::move(series);
+      }
     }
+    return out;
+  }
+
+  MetricValues evaluate(const DataSplit& split, torch::Tensor* probabilities,
+                        const char* split_name) {
+    auto logits = logits_of(split, split_name);
+    auto out = score(logits, split.labels.cpu(), 1.0, nullptr);
+    if (probabilities) *probabilities = torch::softmax(logits, 1);
     return out;
   }
 
@@ -322,6 +347,12 @@ void Trainer::fit(
 }
 
 MetricValues Trainer::test(torch::Tensor* probabilities) {
+  TestReport report = test_report();
+  if (probabilities) *probabilities = report.probabilities;
+  return report.metrics;
+}
+
+TestReport Trainer::test_report() {
   auto& m = *impl_;
   if (!m.finalized) {
     if (auto replacement = m.method->finalize(m.context)) {
@@ -338,7 +369,23 @@ MetricValues Trainer::test(torch::Tensor* probabilities) {
     }
     m.finalized = true;
   }
-  return m.evaluate(m.test, probabilities, "test");
+  TestReport report;
+  auto logits = m.logits_of(m.test, "test");
+  report.labels = m.test.labels.cpu();
+  report.metrics = m.score(logits, report.labels, 1.0, &report);
+  report.probabilities = torch::softmax(logits, 1);
+  if (m.config.experiment.boolean("temperature_scaling")) {
+    if (m.validation.size() == 0) {
+      throw ConfigError(
+          "experiment.temperature_scaling fits on the validation split, but "
+          "training.validation_fraction is 0");
+    }
+    report.temperature = fit_temperature(
+        m.logits_of(m.validation, "validation"), m.validation.labels.cpu());
+    report.scaled = m.score(logits, report.labels, *report.temperature,
+                            nullptr);
+  }
+  return report;
 }
 
 MetricValues Trainer::evaluate(const DataSplit& split,

@@ -36,9 +36,10 @@ TEST(Config, EmptyConfigTakesEveryDefault) {
             (std::vector<std::int64_t>{300, 100}));
   EXPECT_EQ(c.training.integer("epochs"), 10);
   EXPECT_DOUBLE_EQ(c.optimizer.number("lr"), 0.1);
-  ASSERT_EQ(c.metrics.size(), 4u);
-  EXPECT_EQ(c.metrics[1].label, "ece");
-  EXPECT_EQ(c.metrics[1].params.integer("n_bins"), 15);
+  ASSERT_EQ(c.metrics.size(), 9u);
+  EXPECT_EQ(c.metrics[2].label, "ece");
+  EXPECT_EQ(c.metrics[2].params.integer("n_bins"), 15);
+  EXPECT_EQ(c.metrics[8].label, "reliability");
 }
 
 TEST(Config, MisspeltKeyNamesLineColumnPathAndSuggestion) {

@@ -3,11 +3,13 @@
 // from saved state, and static masks holding through training.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <sstream>
 
 #include "cigl/core/run.hpp"
 #include "cigl/masking.hpp"
 #include "test_support.hpp"
+#include "xml_check.hpp"
 
 namespace cigl {
 namespace {
@@ -59,7 +61,8 @@ TEST(EndToEnd, RunFolderHoldsConfigHistoryMetricsAndPredictions) {
   RunOptions options;
   options.run_dir = dir.file("run");
   options.log = &log;
-  auto summary = run_experiment(config({"experiment.save_predictions=true"}),
+  auto summary = run_experiment(config({"experiment.save_predictions=true",
+                                       "experiment.temperature_scaling=true"}),
                                 test::bundled_registry(), options);
 
   // Learns something real: 10 classes, so chance is 0.1.
@@ -69,14 +72,17 @@ TEST(EndToEnd, RunFolderHoldsConfigHistoryMetricsAndPredictions) {
 
   const std::string metrics = test::read_file(dir.file("run/metrics.json"));
   for (const char* key :
-       {"\"accuracy\"", "\"ece\"", "\"nll\"", "\"brier\"", "\"density\": 1"}) {
+       {"\"accuracy\"", "\"top5\"", "\"ece\"", "\"mce\"", "\"adaptive_ece\"",
+        "\"classwise_ece\"", "\"nll\"", "\"brier\"", "\"reliability\": {",
+        "\"density\": 1"}) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key << "\n" << metrics;
   }
   auto history = lines(test::read_file(dir.file("run/history.csv")));
   ASSERT_EQ(history.size(), 3u);
   EXPECT_EQ(history[0],
-            "epoch,step,lr,train_loss,val_accuracy,val_ece,val_nll,val_brier,"
-            "density,seconds");
+            "epoch,step,lr,train_loss,val_accuracy,val_top5,val_ece,val_mce,"
+            "val_adaptive_ece,val_classwise_ece,val_nll,val_brier,"
+            "val_reliability,density,seconds");
   EXPECT_EQ(history[2].rfind("2,86,", 0), 0u) << history[2];
 
   auto predictions = lines(test::read_file(dir.file("run/predictions.csv")));
@@ -89,6 +95,23 @@ TEST(EndToEnd, RunFolderHoldsConfigHistoryMetricsAndPredictions) {
   double sum = 0;
   while (std::getline(row, cell, ',')) sum += std::stod(cell);
   EXPECT_NEAR(sum, 1.0, 1e-4);
+
+  // Pictures: a reliability diagram and training curves, well-formed,
+  // with a point per epoch for loss, validation accuracy and ECE.
+  const std::string history_svg = test::read_file(dir.file("run/history.svg"));
+  EXPECT_TRUE(test::well_formed_xml(history_svg));
+  const std::regex point("class=\"point\"");
+  EXPECT_EQ(std::distance(std::sregex_iterator(history_svg.begin(),
+                                               history_svg.end(), point),
+                          std::sregex_iterator()),
+            6);
+  const std::string reliability =
+      test::read_file(dir.file("run/reliability.svg"));
+  EXPECT_TRUE(test::well_formed_xml(reliability));
+  EXPECT_NE(reliability.find("class=\"bar\""), std::string::npos);
+  // Temperature scaling: the fitted temperature and the metrics after it.
+  EXPECT_NE(metrics.find("\"temperature\": "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\"test_temperature_scaled\": {"), std::string::npos);
 
   // The written config reproduces the run's settings.
   auto again = ConfigDocument::from_file(dir.file("run/config.toml"))

@@ -181,26 +181,31 @@ class ClasswiseEce : public cigl::Metric {
 };
 
 /// Top-5 accuracy: the label is among the five most probable classes.
+/// Undefined (NaN, reported as null) with 5 classes or fewer, where it
+/// would always be 1.
 class Top5 : public cigl::Metric {
  public:
   void reset() override {
     hits_ = 0;
     count_ = 0;
+    few_classes_ = false;
   }
   void update(const torch::Tensor& lp, const torch::Tensor& y) override {
+    count_ += y.size(0);
     if (lp.size(1) <= 5) {
-      throw cigl::DataError("top5 needs more than 5 classes; this data has " +
-                            std::to_string(lp.size(1)));
+      few_classes_ = true;
+      return;
     }
     auto top = std::get<1>(lp.topk(5, 1));
     hits_ += top.eq(y.unsqueeze(1)).any(1).sum().item<double>();
-    count_ += y.size(0);
   }
   double value() const override {
-    return count_ == 0 ? kNaN : hits_ / static_cast<double>(count_);
+    return count_ == 0 || few_classes_ ? kNaN
+                                       : hits_ / static_cast<double>(count_);
   }
 
  private:
+  bool few_classes_ = false;
   double hits_ = 0;
   std::int64_t count_ = 0;
 };

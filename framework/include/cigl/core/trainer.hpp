@@ -4,7 +4,9 @@
 // around every step (see cigl/method.hpp for their order).
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +20,17 @@ namespace cigl {
 
 /// Metric label and value, in the config's order.
 using MetricValues = std::vector<std::pair<std::string, double>>;
+
+/// The final evaluation on the test split.
+struct TestReport {
+  MetricValues metrics;  ///< at temperature 1
+  /// Series metrics report beside their value, by metric label.
+  std::map<std::string, std::map<std::string, std::vector<double>>> series;
+  std::optional<double> temperature;  ///< fitted, with temperature_scaling
+  MetricValues scaled;                ///< metrics at that temperature
+  torch::Tensor probabilities;        ///< {n, classes}, temperature 1
+  torch::Tensor labels;               ///< {n}
+};
 
 struct EpochRecord {
   std::int64_t epoch = 0;   ///< 1-based, as printed
@@ -53,6 +66,8 @@ class CIGL_API Trainer {
   /// Lets the method finalize the model (e.g. CigL's averaging), then
   /// evaluates the test split. `probabilities` receives {n, classes}.
   MetricValues test(torch::Tensor* probabilities = nullptr);
+  /// The same, with everything the run folder reports.
+  TestReport test_report();
   MetricValues evaluate(const DataSplit& split,
                         torch::Tensor* probabilities = nullptr);
 
