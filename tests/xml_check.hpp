@@ -20,10 +20,11 @@ inline bool well_formed_xml(const std::string& s) {
   };
   while (i < s.size()) {
     if (s[i] == '&') {
-      static const char* const kEntities[] = {"&amp;", "&lt;", "&gt;",
-                                              "&quot;", "&apos;"};
+      static const char* const kEntities[] = {"&amp;", "&lt;", "&gt;", "&quot;",
+                                              "&apos;"};
       bool ok = false;
-      for (const char* e : kEntities) ok |= s.compare(i, std::strlen(e), e) == 0;
+      for (const char* e : kEntities)
+        ok |= s.compare(i, std::strlen(e), e) == 0;
       if (!ok) return false;
       ++i;
       continue;
@@ -54,7 +55,8 @@ inline bool well_formed_xml(const std::string& s) {
     std::string name = s.substr(start, i - start);
     if (name.empty()) return false;
     if (closing) {
-      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])))
+        ++i;
       if (i >= s.size() || s[i] != '>' || open.empty() || open.back() != name) {
         return false;
       }
@@ -64,7 +66,8 @@ inline bool well_formed_xml(const std::string& s) {
     }
     // Attributes: name="value" pairs until > or />.
     for (;;) {
-      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])))
+        ++i;
       if (i >= s.size()) return false;
       if (s[i] == '>') {
         if (open.empty() && root_seen) return false;

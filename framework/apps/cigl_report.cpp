@@ -34,9 +34,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (vm.count("help")) {
-    std::cout << options << "\nGroups runs by method and density (and --by "
-                            "keys); reports mean and standard deviation over "
-                            "seeds of every test metric.\n";
+    std::cout << options
+              << "\nGroups runs by method and density (and --by "
+                 "keys); reports mean and standard deviation over "
+                 "seeds of every test metric.\n";
     return 0;
   }
   if (!vm.count("runs")) {

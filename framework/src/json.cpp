@@ -234,7 +234,10 @@ class Parser {
         switch (e) {
           case 'n': out += '\n'; break;
           case 't': out += '\t'; break;
-          case 'u': out += '?'; i_ += 4; break;  // not produced by cigl
+          case 'u':
+            out += '?';
+            i_ += 4;
+            break;  // not produced by cigl
           default: out += e;
         }
       } else {

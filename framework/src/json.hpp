@@ -44,8 +44,14 @@ namespace cigl::json {
 
 /// A parsed JSON value: enough to read back what cigl writes.
 struct Value {
-  enum class Type { null, boolean, number, string, array, object } type =
-      Type::null;
+  enum class Type {
+    null,
+    boolean,
+    number,
+    string,
+    array,
+    object
+  } type = Type::null;
   bool boolean = false;
   double number = 0;
   std::string string;

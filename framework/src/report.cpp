@@ -125,7 +125,8 @@ Report build_report(const std::vector<std::string>& roots,
     const double density =
         config.at_path("method.density").value<double>().value_or(1.0);
     std::vector<std::string> by;
-    for (const auto& key : by_keys) by.push_back(text_of(config.at_path(key).node()));
+    for (const auto& key : by_keys)
+      by.push_back(text_of(config.at_path(key).node()));
     auto& slot = grouped[{method, -density, by}];
     slot.first.push_back(run.string());
     slot.second.push_back(std::move(sample));
@@ -149,8 +150,8 @@ Report build_report(const std::vector<std::string>& roots,
       mean /= static_cast<double>(values.size());
       double var = 0;
       for (double v : values) var += (v - mean) * (v - mean);
-      var = values.size() > 1 ? var / static_cast<double>(values.size() - 1)
-                              : 0;
+      var =
+          values.size() > 1 ? var / static_cast<double>(values.size() - 1) : 0;
       g.stats[name] = {mean, std::sqrt(var)};
     }
     report.groups.push_back(std::move(g));
@@ -177,7 +178,8 @@ void write_report(const Report& report, const std::string& folder) {
   csv << "method,sparsity";
   for (const auto& k : report.by_keys) csv << "," << k;
   csv << ",runs";
-  for (const auto& m : report.metrics) csv << "," << m << "_mean," << m << "_std";
+  for (const auto& m : report.metrics)
+    csv << "," << m << "_mean," << m << "_std";
   csv << "\n";
   for (const auto& g : report.groups) {
     md << "| " << g.method << " | " << pct(g.density) << " |";

@@ -40,14 +40,12 @@ std::string general(double v) {
 
 static void write_pictures(const fs::path& run_dir,
                            const ExperimentConfig& config,
-                    const std::vector<EpochRecord>& records,
-                    const TestReport& report) {
+                           const std::vector<EpochRecord>& records,
+                           const TestReport& report) {
   if (report.probabilities.defined() && report.probabilities.size(0) > 0) {
-    auto bins =
-        ReliabilityBins::from(report.probabilities, report.labels, 15);
-    open_output(run_dir / "reliability.svg")
-        << svg::reliability_diagram(
-               bins, config.experiment.string("name") + ": test set");
+    auto bins = ReliabilityBins::from(report.probabilities, report.labels, 15);
+    open_output(run_dir / "reliability.svg") << svg::reliability_diagram(
+        bins, config.experiment.string("name") + ": test set");
   }
   // Training curves: loss, and validation accuracy and ECE where those
   // metrics are configured.
@@ -75,8 +73,8 @@ static void write_pictures(const fs::path& run_dir,
       svg::line_chart("training loss", "epoch", {loss}, 0, 0, panel, 260);
   int left = panel;
   for (const auto& [label, s] : validation) {
-    body += svg::line_chart("validation " + label, "epoch", {s}, left, 0,
-                            panel, 260);
+    body += svg::line_chart("validation " + label, "epoch", {s}, left, 0, panel,
+                            260);
     left += panel;
   }
   open_output(run_dir / "history.svg") << svg::document(left, 260, body);
@@ -243,8 +241,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
     }
     log << "\n";
   }
-  log
-      << "results in " << run_dir.string() << std::endl;
+  log << "results in " << run_dir.string() << std::endl;
   return summary;
 }
 

@@ -179,6 +179,31 @@ void DynamicSparsity::load(torch::serialize::InputArchive& archive) {
   generator_.set_state(state);
 }
 
+DynamicSparseMethod::DynamicSparseMethod(const Params& params,
+                                         std::uint64_t stream)
+    : sparse_(params), stream_(stream) {}
+DynamicSparseMethod::~DynamicSparseMethod() = default;
+
+void DynamicSparseMethod::setup(TrainContext& context) {
+  sparse_.setup(context, stream_);
+}
+bool DynamicSparseMethod::topology_update_due(
+    const TrainContext& context) const {
+  return sparse_.update_due(context);
+}
+void DynamicSparseMethod::after_backward(TrainContext&) {
+  sparse_.masks().apply_to_gradients();
+}
+const MaskSet* DynamicSparseMethod::mask_set() const {
+  return &sparse_.masks();
+}
+void DynamicSparseMethod::save(torch::serialize::OutputArchive& a) const {
+  sparse_.save(a);
+}
+void DynamicSparseMethod::load(torch::serialize::InputArchive& a) {
+  sparse_.load(a);
+}
+
 void recompute_batchnorm(TrainContext& context) {
   struct Norm {
     torch::nn::Module* module;

@@ -85,8 +85,7 @@ std::string line_chart(const std::string& title, const std::string& x_label,
   for (int i = 0; i <= 4; ++i) {
     const double yv = y0 + (y1 - y0) * i / 4, xv = x0 + (x1 - x0) * i / 4;
     out << "<line x1=\"" << ml << "\" x2=\"" << num(ml + pw) << "\" y1=\""
-        << num(py(yv)) << "\" y2=\"" << num(py(yv))
-        << "\" stroke=\"#ddd\"/>\n"
+        << num(py(yv)) << "\" y2=\"" << num(py(yv)) << "\" stroke=\"#ddd\"/>\n"
         << "<text x=\"" << ml - 4 << "\" y=\"" << num(py(yv) + 4)
         << "\" text-anchor=\"end\">" << tick(yv) << "</text>\n"
         << "<text x=\"" << num(px(xv)) << "\" y=\"" << num(mt + ph + 16)
@@ -152,10 +151,9 @@ std::string reliability_diagram(const ReliabilityBins& bins,
     out << "<rect class=\"bar\" x=\"" << num(px(lo)) << "\" y=\""
         << num(py(acc)) << "\" width=\"" << num(px(hi) - px(lo))
         << "\" height=\"" << num(py(0) - py(acc))
-        << "\" fill=\"#1f77b4\" stroke=\"#0b3d66\"><title>"
-        << tick(lo) << "-" << tick(hi) << ": " << bins.count[b]
-        << " examples, accuracy " << tick(acc) << ", confidence "
-        << tick(conf) << "</title></rect>\n";
+        << "\" fill=\"#1f77b4\" stroke=\"#0b3d66\"><title>" << tick(lo) << "-"
+        << tick(hi) << ": " << bins.count[b] << " examples, accuracy "
+        << tick(acc) << ", confidence " << tick(conf) << "</title></rect>\n";
     // The gap between what the bin claims and what it gets.
     const double top = std::max(acc, conf), bottom = std::min(acc, conf);
     out << "<rect class=\"gap\" x=\"" << num(px(lo)) << "\" y=\""

@@ -382,8 +382,8 @@ TestReport Trainer::test_report() {
     }
     report.temperature = fit_temperature(
         m.logits_of(m.validation, "validation"), m.validation.labels.cpu());
-    report.scaled = m.score(logits, report.labels, *report.temperature,
-                            nullptr);
+    report.scaled =
+        m.score(logits, report.labels, *report.temperature, nullptr);
   }
   return report;
 }

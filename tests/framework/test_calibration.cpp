@@ -51,8 +51,8 @@ TEST(ReliabilityBins, EdgesConfidenceZeroAndEmptyBins) {
 
 TEST(Svg, LineChartHasOnePointPerFiniteValue) {
   svg::Series s{"loss", {1, 2, 3}, {0.5, NAN, 0.2}};
-  auto doc = svg::document(
-      400, 300, svg::line_chart("t", "epoch", {s}, 0, 0, 400, 300));
+  auto doc = svg::document(400, 300,
+                           svg::line_chart("t", "epoch", {s}, 0, 0, 400, 300));
   EXPECT_TRUE(test::well_formed_xml(doc));
   const std::regex point("class=\"point\"");
   EXPECT_EQ(std::distance(std::sregex_iterator(doc.begin(), doc.end(), point),

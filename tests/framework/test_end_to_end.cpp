@@ -62,7 +62,7 @@ TEST(EndToEnd, RunFolderHoldsConfigHistoryMetricsAndPredictions) {
   options.run_dir = dir.file("run");
   options.log = &log;
   auto summary = run_experiment(config({"experiment.save_predictions=true",
-                                       "experiment.temperature_scaling=true"}),
+                                        "experiment.temperature_scaling=true"}),
                                 test::bundled_registry(), options);
 
   // Learns something real: 10 classes, so chance is 0.1.

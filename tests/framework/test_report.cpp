@@ -17,15 +17,16 @@ void make_run(const test::TempDir& dir, const std::string& name,
   auto folder = dir.path() / name;
   std::filesystem::create_directories(folder);
   std::string config = "[method]\nplugin = \"" + method + "\"\n";
-  if (method != "dense") config += "density = " + std::to_string(density) + "\n";
+  if (method != "dense")
+    config += "density = " + std::to_string(density) + "\n";
   config += "[model]\nplugin = \"mlp\"\n";
   test::write_file((folder / "config.toml").string(), config);
   if (!finished) return;
-  test::write_file((folder / "metrics.json").string(),
-                   "{\n  \"test\": {\n    \"accuracy\": " +
-                       std::to_string(accuracy) + ",\n    \"ece\": " +
-                       std::to_string(ece) + "\n  },\n  \"density\": " +
-                       std::to_string(density) + "\n}\n");
+  test::write_file(
+      (folder / "metrics.json").string(),
+      "{\n  \"test\": {\n    \"accuracy\": " + std::to_string(accuracy) +
+          ",\n    \"ece\": " + std::to_string(ece) +
+          "\n  },\n  \"density\": " + std::to_string(density) + "\n}\n");
 }
 
 TEST(Report, GroupsByMethodAndDensityWithMeanAndSampleDeviation) {
@@ -57,8 +58,7 @@ TEST(Report, GroupsByMethodAndDensityWithMeanAndSampleDeviation) {
   const std::string csv = test::read_file(dir.file("out/report.csv"));
   EXPECT_NE(csv.find("\nrigl,0.9,3,0.84,0.0399999"), std::string::npos) << csv;
   const std::string md = test::read_file(dir.file("out/report.md"));
-  EXPECT_NE(md.find("| rigl | 90% | 3 | 0.8400 +- 0.0400 |"),
-            std::string::npos)
+  EXPECT_NE(md.find("| rigl | 90% | 3 | 0.8400 +- 0.0400 |"), std::string::npos)
       << md;
   EXPECT_NE(md.find("cigl_broken: no metrics.json"), std::string::npos);
 

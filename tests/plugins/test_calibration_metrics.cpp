@@ -39,8 +39,7 @@ double run(const std::string& name, const torch::Tensor& probs,
 
 // Probabilities {0.8, 0.2}, {0.4, 0.6}, {1, 0}, {0.5, 0.5}; labels 0,0,0,1.
 torch::Tensor four() {
-  return torch::tensor({0.8, 0.2, 0.4, 0.6, 1.0, 0.0, 0.5, 0.5},
-                       torch::kDouble)
+  return torch::tensor({0.8, 0.2, 0.4, 0.6, 1.0, 0.0, 0.5, 0.5}, torch::kDouble)
       .view({4, 2});
 }
 const std::vector<std::int64_t> kLabels = {0, 0, 0, 1};
@@ -74,8 +73,8 @@ TEST(ClasswiseEce, AveragesEachClassesCalibration) {
 TEST(Top5, CountsLabelsAmongTheFiveMostProbable) {
   // Seven classes; example 0's label is the 5th most probable, example
   // 1's the 6th.
-  auto p = torch::tensor({0.30, 0.25, 0.15, 0.10, 0.08, 0.07, 0.05,
-                          0.30, 0.25, 0.15, 0.10, 0.08, 0.07, 0.05},
+  auto p = torch::tensor({0.30, 0.25, 0.15, 0.10, 0.08, 0.07, 0.05, 0.30, 0.25,
+                          0.15, 0.10, 0.08, 0.07, 0.05},
                          torch::kDouble)
                .view({2, 7});
   EXPECT_DOUBLE_EQ(run("top5", p, {4, 5}), 0.5);
@@ -116,8 +115,9 @@ double direct_mce(const std::vector<Example>& ex, int bins) {
   for (int b = 0; b < bins; ++b) {
     double n = 0, conf = 0, hits = 0;
     for (const auto& e : ex) {
-      int bin = e.confidence <= 0 ? 0
-                                  : static_cast<int>(std::ceil(e.confidence * bins)) - 1;
+      int bin = e.confidence <= 0
+                    ? 0
+                    : static_cast<int>(std::ceil(e.confidence * bins)) - 1;
       if (bin == b) {
         ++n;
         conf += e.confidence;

@@ -92,6 +92,32 @@ class CIGL_API DynamicSparsity {
   std::shared_ptr<Schedule> schedule_;
 };
 
+/// Base of the methods that change their topology during training (SET,
+/// SNFS, RigL, CigL): holds the DynamicSparsity state and does the
+/// bookkeeping, so a method adds only its update_topology and whatever
+/// else it changes. Setup draws the masks, updates are due by the
+/// timetable, gradients of inactive weights are masked after backward,
+/// and the state saves and loads.
+class CIGL_API DynamicSparseMethod : public Method {
+ public:
+  /// `stream` separates this method's random numbers from other methods'.
+  DynamicSparseMethod(const Params& params, std::uint64_t stream);
+  ~DynamicSparseMethod() override;
+
+  void setup(TrainContext& context) override;
+  bool topology_update_due(const TrainContext& context) const override;
+  void after_backward(TrainContext& context) override;
+  const MaskSet* mask_set() const override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ protected:
+  DynamicSparsity sparse_;
+
+ private:
+  std::uint64_t stream_;
+};
+
 /// Recomputes BatchNorm running statistics of `model` with one pass over
 /// the training data in train mode (cumulative average), as needed after
 /// weights are averaged. Does nothing for a model without BatchNorm.

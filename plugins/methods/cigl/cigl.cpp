@@ -56,10 +56,10 @@ std::vector<std::int64_t> bernoulli_positions(std::int64_t n, double p,
   return out;
 }
 
-class CigL : public cigl::Method {
+class CigL : public cigl::DynamicSparseMethod {
  public:
   explicit CigL(const cigl::Params& p)
-      : sparse_(p),
+      : DynamicSparseMethod(p, 104),
         drop_probability_(1.0 / p.number("dpnum")),
         scale_(p.number("dpnum") / (p.number("dpnum") - 1)),
         average_from_(p.number("average_from")),
@@ -70,7 +70,7 @@ class CigL : public cigl::Method {
   }
 
   void setup(cigl::TrainContext& context) override {
-    sparse_.setup(context, /*stream=*/104);
+    DynamicSparseMethod::setup(context);
     first_averaged_epoch_ =
         average_unit_ == "fraction"
             ? static_cast<std::int64_t>(std::llround(
@@ -82,10 +82,6 @@ class CigL : public cigl::Method {
       stash_.push_back(torch::empty_like(masks.weight(i)));
     }
     dropped_.resize(masks.size());
-  }
-
-  bool topology_update_due(const cigl::TrainContext& context) const override {
-    return sparse_.update_due(context);
   }
 
   void before_step(cigl::TrainContext& context) override {
@@ -116,9 +112,9 @@ class CigL : public cigl::Method {
     return false;
   }
 
-  void after_backward(cigl::TrainContext&) override {
+  void after_backward(cigl::TrainContext& context) override {
+    DynamicSparseMethod::after_backward(context);  // mask by M
     auto& masks = sparse_.masks();
-    masks.apply_to_gradients();
     if (!random_mask_) return;
     torch::NoGradGuard no_grad;
     for (std::size_t i = 0; i < masks.size(); ++i) {
@@ -182,9 +178,8 @@ class CigL : public cigl::Method {
     return nullptr;  // the model itself now holds the average
   }
 
-  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
   void save(torch::serialize::OutputArchive& a) const override {
-    sparse_.save(a);
+    DynamicSparseMethod::save(a);
     a.write("averaged", torch::tensor(averaged_));
     a.write("average_tensors",
             torch::tensor(static_cast<std::int64_t>(average_.size())));
@@ -193,7 +188,7 @@ class CigL : public cigl::Method {
     }
   }
   void load(torch::serialize::InputArchive& a) override {
-    sparse_.load(a);
+    DynamicSparseMethod::load(a);
     refresh_active();
     torch::Tensor count;
     a.read("averaged", count);
@@ -216,7 +211,6 @@ class CigL : public cigl::Method {
     }
   }
 
-  cigl::DynamicSparsity sparse_;
   double drop_probability_, scale_;
   double average_from_;
   std::string average_unit_;

@@ -11,33 +11,16 @@
 
 namespace {
 
-class RigL : public cigl::Method {
+class RigL : public cigl::DynamicSparseMethod {
  public:
-  explicit RigL(const cigl::Params& p) : sparse_(p) {}
+  explicit RigL(const cigl::Params& p) : DynamicSparseMethod(p, 101) {}
 
-  void setup(cigl::TrainContext& context) override {
-    sparse_.setup(context, /*stream=*/101);
-  }
-  bool topology_update_due(const cigl::TrainContext& context) const override {
-    return sparse_.update_due(context);
-  }
   bool update_topology(cigl::TrainContext& context) override {
     sparse_.drop_and_grow(context, [&](std::size_t i) {
       return sparse_.masks().weight(i).grad().abs();
     });
     return false;
   }
-  void after_backward(cigl::TrainContext&) override {
-    sparse_.masks().apply_to_gradients();
-  }
-  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
-  void save(torch::serialize::OutputArchive& a) const override {
-    sparse_.save(a);
-  }
-  void load(torch::serialize::InputArchive& a) override { sparse_.load(a); }
-
- private:
-  cigl::DynamicSparsity sparse_;
 };
 
 void register_rigl(cigl::Registrar& r) {

@@ -10,17 +10,12 @@
 
 namespace {
 
-class Set : public cigl::Method {
+class Set : public cigl::DynamicSparseMethod {
  public:
   explicit Set(const cigl::Params& p)
-      : sparse_(p), random_init_(p.string("grow_init") == "random") {}
+      : DynamicSparseMethod(p, 102),
+        random_init_(p.string("grow_init") == "random") {}
 
-  void setup(cigl::TrainContext& context) override {
-    sparse_.setup(context, /*stream=*/102);
-  }
-  bool topology_update_due(const cigl::TrainContext& context) const override {
-    return sparse_.update_due(context);
-  }
   bool update_topology(cigl::TrainContext& context) override {
     torch::NoGradGuard no_grad;
     auto& masks = sparse_.masks();
@@ -49,17 +44,8 @@ class Set : public cigl::Method {
     }
     return false;
   }
-  void after_backward(cigl::TrainContext&) override {
-    sparse_.masks().apply_to_gradients();
-  }
-  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
-  void save(torch::serialize::OutputArchive& a) const override {
-    sparse_.save(a);
-  }
-  void load(torch::serialize::InputArchive& a) override { sparse_.load(a); }
 
  private:
-  cigl::DynamicSparsity sparse_;
   bool random_init_;
 };
 

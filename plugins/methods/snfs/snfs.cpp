@@ -71,16 +71,10 @@ std::vector<std::int64_t> redistribute(std::int64_t total,
   return share;
 }
 
-class Snfs : public cigl::Method {
+class Snfs : public cigl::DynamicSparseMethod {
  public:
-  explicit Snfs(const cigl::Params& p) : sparse_(p) {}
+  explicit Snfs(const cigl::Params& p) : DynamicSparseMethod(p, 103) {}
 
-  void setup(cigl::TrainContext& context) override {
-    sparse_.setup(context, /*stream=*/103);
-  }
-  bool topology_update_due(const cigl::TrainContext& context) const override {
-    return sparse_.update_due(context);
-  }
   bool update_topology(cigl::TrainContext& context) override {
     torch::NoGradGuard no_grad;
     auto& masks = sparse_.masks();
@@ -116,17 +110,10 @@ class Snfs : public cigl::Method {
   }
   // Gradients stay dense (they feed the momentum); the weights are
   // re-masked after each step instead.
+  void after_backward(cigl::TrainContext&) override {}
   void after_step(cigl::TrainContext&) override {
     sparse_.masks().apply_to_weights();
   }
-  const cigl::MaskSet* mask_set() const override { return &sparse_.masks(); }
-  void save(torch::serialize::OutputArchive& a) const override {
-    sparse_.save(a);
-  }
-  void load(torch::serialize::InputArchive& a) override { sparse_.load(a); }
-
- private:
-  cigl::DynamicSparsity sparse_;
 };
 
 void register_snfs(cigl::Registrar& r) {

@@ -216,7 +216,8 @@ cigl::ParamSpec bins_param(std::int64_t def) {
 
 void register_calibration(cigl::Registrar& r) {
   r.add<cigl::Metric>(
-      {"mce", "maximum calibration error over non-empty equal-width bins",
+      {"mce",
+       "maximum calibration error over non-empty equal-width bins",
        {bins_param(15)}},
       [](const cigl::Params& p) {
         return std::make_shared<Mce>(p.integer("n_bins"));
@@ -227,15 +228,15 @@ void register_calibration(cigl::Registrar& r) {
         return std::make_shared<AdaptiveEce>(p.integer("n_bins"));
       });
   r.add<cigl::Metric>(
-      {"classwise_ece", "class-wise ECE, averaged over classes",
+      {"classwise_ece",
+       "class-wise ECE, averaged over classes",
        {bins_param(15)}},
       [](const cigl::Params& p) {
         return std::make_shared<ClasswiseEce>(p.integer("n_bins"));
       });
-  r.add<cigl::Metric>({"top5", "top-5 accuracy (more than 5 classes)", {}},
-                      [](const cigl::Params&) {
-                        return std::make_shared<Top5>();
-                      });
+  r.add<cigl::Metric>(
+      {"top5", "top-5 accuracy (more than 5 classes)", {}},
+      [](const cigl::Params&) { return std::make_shared<Top5>(); });
   r.add<cigl::Metric>(
       {"reliability",
        "reliability diagram data per bin (count, confidence, accuracy); "

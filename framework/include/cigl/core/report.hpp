@@ -13,18 +13,18 @@ namespace cigl {
 
 struct ReportGroup {
   std::string method;
-  double density = 1.0;             ///< method.density, 1 for dense
-  std::vector<std::string> by;      ///< values of the --by keys
-  std::vector<std::string> runs;    ///< run folders in the group
+  double density = 1.0;           ///< method.density, 1 for dense
+  std::vector<std::string> by;    ///< values of the --by keys
+  std::vector<std::string> runs;  ///< run folders in the group
   /// metric -> (mean, sample standard deviation) over the group's runs.
   std::map<std::string, std::pair<double, double>> stats;
 };
 
 struct Report {
   std::vector<std::string> by_keys;
-  std::vector<std::string> metrics;      ///< in first-seen order
-  std::vector<ReportGroup> groups;       ///< by method, then sparsity
-  std::vector<std::string> incomplete;   ///< "folder: reason"
+  std::vector<std::string> metrics;     ///< in first-seen order
+  std::vector<ReportGroup> groups;      ///< by method, then sparsity
+  std::vector<std::string> incomplete;  ///< "folder: reason"
 };
 
 /// Finds every run folder (a folder with config.toml) under `roots`, at
