@@ -179,6 +179,19 @@ void DynamicSparsity::load(torch::serialize::InputArchive& archive) {
   generator_.set_state(state);
 }
 
+MaskedMethod::~MaskedMethod() = default;
+void MaskedMethod::after_backward(TrainContext&) {
+  masks_.apply_to_gradients();
+}
+const MaskSet* MaskedMethod::mask_set() const { return &masks_; }
+void MaskedMethod::save(torch::serialize::OutputArchive& a) const {
+  masks_.save(a);
+}
+void MaskedMethod::load(torch::serialize::InputArchive& a) {
+  masks_.load(a);
+  masks_.apply_to_weights();
+}
+
 DynamicSparseMethod::DynamicSparseMethod(const Params& params,
                                          std::uint64_t stream)
     : sparse_(params), stream_(stream) {}

@@ -92,6 +92,22 @@ class CIGL_API DynamicSparsity {
   std::shared_ptr<Schedule> schedule_;
 };
 
+/// Base of the methods whose mask only loses connections or never changes
+/// after setup (static, SNIP, GMP): holds the masks, masks gradients after
+/// backward (masked gradients keep inactive weights exactly zero through
+/// momentum and weight decay), and saves and loads the masks.
+class CIGL_API MaskedMethod : public Method {
+ public:
+  ~MaskedMethod() override;
+  void after_backward(TrainContext& context) override;
+  const MaskSet* mask_set() const override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ protected:
+  MaskSet masks_;
+};
+
 /// Base of the methods that change their topology during training (SET,
 /// SNFS, RigL, CigL): holds the DynamicSparsity state and does the
 /// bookkeeping, so a method adds only its update_topology and whatever

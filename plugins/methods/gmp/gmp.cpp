@@ -14,7 +14,7 @@
 
 namespace {
 
-class Gmp : public cigl::Method {
+class Gmp : public cigl::MaskedMethod {
  public:
   explicit Gmp(const cigl::Params& p)
       : density_(p.number("density")),
@@ -71,18 +71,6 @@ class Gmp : public cigl::Method {
     return true;  // pruning does not replace the step's update
   }
 
-  void after_backward(cigl::TrainContext&) override {
-    masks_.apply_to_gradients();
-  }
-  const cigl::MaskSet* mask_set() const override { return &masks_; }
-  void save(torch::serialize::OutputArchive& a) const override {
-    masks_.save(a);
-  }
-  void load(torch::serialize::InputArchive& a) override {
-    masks_.load(a);
-    masks_.apply_to_weights();
-  }
-
  private:
   double density_;
   cigl::ComponentRef distribution_;
@@ -91,7 +79,6 @@ class Gmp : public cigl::Method {
   std::string unit_;
   std::int64_t begin_ = 0, end_ = 0;
   std::vector<double> final_densities_;
-  cigl::MaskSet masks_;
 };
 
 void register_gmp(cigl::Registrar& r) {

@@ -9,7 +9,7 @@
 
 namespace {
 
-class Snip : public cigl::Method {
+class Snip : public cigl::MaskedMethod {
  public:
   explicit Snip(const cigl::Params& p)
       : density_(p.number("density")), batches_(p.integer("batches")) {}
@@ -46,22 +46,9 @@ class Snip : public cigl::Method {
     model.zero_grad();
   }
 
-  void after_backward(cigl::TrainContext&) override {
-    masks_.apply_to_gradients();
-  }
-  const cigl::MaskSet* mask_set() const override { return &masks_; }
-  void save(torch::serialize::OutputArchive& a) const override {
-    masks_.save(a);
-  }
-  void load(torch::serialize::InputArchive& a) override {
-    masks_.load(a);
-    masks_.apply_to_weights();
-  }
-
  private:
   double density_;
   std::int64_t batches_;
-  cigl::MaskSet masks_;
 };
 
 void register_snip(cigl::Registrar& r) {

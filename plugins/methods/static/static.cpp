@@ -9,10 +9,11 @@
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
 #include "cigl/plugin.hpp"
+#include "cigl/sparse.hpp"
 
 namespace {
 
-class Static : public cigl::Method {
+class Static : public cigl::MaskedMethod {
  public:
   explicit Static(const cigl::Params& p)
       : density_(p.number("density")),
@@ -30,23 +31,9 @@ class Static : public cigl::Method {
     masks_.apply_to_weights();
   }
 
-  void after_backward(cigl::TrainContext&) override {
-    masks_.apply_to_gradients();
-  }
-
-  const cigl::MaskSet* mask_set() const override { return &masks_; }
-  void save(torch::serialize::OutputArchive& archive) const override {
-    masks_.save(archive);
-  }
-  void load(torch::serialize::InputArchive& archive) override {
-    masks_.load(archive);
-    masks_.apply_to_weights();
-  }
-
  private:
   double density_;
   cigl::ComponentRef distribution_;
-  cigl::MaskSet masks_;
 };
 
 void register_static(cigl::Registrar& r) {
