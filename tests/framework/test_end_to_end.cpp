@@ -3,6 +3,7 @@
 // from saved state, and static masks holding through training.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <regex>
 #include <sstream>
 
@@ -156,6 +157,28 @@ TEST(EndToEnd, ResumingFromSavedStateMatchesAnUninterruptedRun) {
   auto got = resumed.test();
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(got[i].second, expected[i].second) << got[i].first;
+  }
+}
+
+TEST(EndToEnd, NonFiniteLogitsAreAnErrorNamingTheBatch) {
+  Trainer trainer(config({"experiment.device=cpu", "training.epochs=1",
+                          "training.eval_batch_size=400"}),
+                  test::bundled_registry());
+  trainer.fit();
+  {
+    torch::NoGradGuard no_grad;
+    // One infinite bias: every logit of that class is inf, and softmax
+    // turns the batch into NaN; no metric may report a number for it.
+    trainer.model()->parameters().back()[3] =
+        std::numeric_limits<float>::infinity();
+  }
+  try {
+    trainer.test();
+    FAIL() << "metrics were computed from non-finite logits";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("in test batch 0 (examples 0..399)"),
+              std::string::npos)
+        << e.what();
   }
 }
 
