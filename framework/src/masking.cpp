@@ -109,6 +109,25 @@ void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
   layer.mask = mask.to(layer.weight.device(), torch::kBool).contiguous();
 }
 
+void MaskSet::replace(std::size_t i, const torch::Tensor& mask,
+                      torch::optim::Optimizer& optimizer, bool reset_momentum) {
+  torch::NoGradGuard no_grad;
+  const auto old = layers_.at(i).mask;
+  auto target = mask.to(old.device(), torch::kBool);
+  auto grown = target.logical_and(old.logical_not());
+  auto dropped = old.logical_and(target.logical_not());
+  set_mask(i, target);
+  const auto& weight = layers_[i].weight;
+  weight.masked_fill_(dropped.logical_or(grown), 0);
+  // Only the dropped connections lose their momentum: SNFS grows by the
+  // momentum of inactive weights, which must survive the update.
+  auto buffer = momentum_buffer(optimizer, weight);
+  if (buffer.defined()) {
+    buffer.masked_fill_(reset_momentum ? dropped.logical_or(grown) : dropped,
+                        0);
+  }
+}
+
 std::vector<LayerShape> MaskSet::shapes() const {
   std::vector<LayerShape> out;
   for (const auto& l : layers_) out.push_back({l.name, l.weight.sizes().vec()});

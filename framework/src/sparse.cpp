@@ -149,21 +149,7 @@ void DynamicSparsity::drop_and_grow(
 void DynamicSparsity::replace_mask(std::size_t i, const torch::Tensor& mask,
                                    torch::optim::Optimizer& optimizer,
                                    bool reset_momentum) {
-  torch::NoGradGuard no_grad;
-  const auto& old = masks_.mask(i);
-  auto target = mask.to(old.device(), torch::kBool);
-  auto grown = target.logical_and(old.logical_not());
-  auto dropped = old.logical_and(target.logical_not());
-  masks_.set_mask(i, target);
-  const auto& weight = masks_.weight(i);
-  weight.masked_fill_(dropped.logical_or(grown), 0);
-  // Only the dropped connections lose their momentum: SNFS grows by the
-  // momentum of inactive weights, which must survive the update.
-  auto buffer = momentum_buffer(optimizer, weight);
-  if (buffer.defined()) {
-    buffer.masked_fill_(reset_momentum ? dropped.logical_or(grown) : dropped,
-                        0);
-  }
+  masks_.replace(i, mask, optimizer, reset_momentum);
 }
 
 void DynamicSparsity::save(torch::serialize::OutputArchive& archive) const {

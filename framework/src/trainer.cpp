@@ -254,12 +254,9 @@ struct Trainer::Impl {
     return out;
   }
 
-  MetricValues evaluate(const DataSplit& split, torch::Tensor* probabilities,
-                        const char* split_name) {
-    auto logits = logits_of(split, split_name);
-    auto out = score(logits, split.labels.cpu(), 1.0, nullptr);
-    if (probabilities) *probabilities = torch::softmax(logits, 1);
-    return out;
+  MetricValues evaluate(const DataSplit& split, const char* split_name) {
+    return score(logits_of(split, split_name), split.labels.cpu(), 1.0,
+                 nullptr);
   }
 
   EpochRecord run_epoch(
@@ -307,7 +304,7 @@ struct Trainer::Impl {
     const bool last = context.epoch == epochs;
     if (validation.size() > 0 &&
         (last || (eval_every > 0 && context.epoch % eval_every == 0))) {
-      record.validation = evaluate(validation, nullptr, "validation");
+      record.validation = evaluate(validation, "validation");
     }
     record.density = density();
     return record;
@@ -386,11 +383,6 @@ TestReport Trainer::test_report() {
         m.score(logits, report.labels, *report.temperature, nullptr);
   }
   return report;
-}
-
-MetricValues Trainer::evaluate(const DataSplit& split,
-                               torch::Tensor* probabilities) {
-  return impl_->evaluate(split, probabilities, "evaluation");
 }
 
 std::shared_ptr<Model> Trainer::model() const { return impl_->model; }

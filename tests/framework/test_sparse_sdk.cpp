@@ -61,6 +61,20 @@ struct Fixture {
     sparse = std::make_unique<DynamicSparsity>(p);
     sparse->setup(context, 1);
   }
+
+  /// The 2x4 layer used by the hand-worked updates (flat indices 0..7):
+  /// weights {0.9, 0, -0.1, 0, 0.5, 0, -0.3, 0}, active at 0, 2, 4, 6,
+  /// with the given gradient, at an update step.
+  void set_layer(const std::vector<float>& grad) {
+    torch::NoGradGuard no_grad;
+    model->fc->weight.copy_(
+        torch::tensor({0.9f, 0.0f, -0.1f, 0.0f, 0.5f, 0.0f, -0.3f, 0.0f})
+            .view({2, 4}));
+    sparse->masks().set_mask(
+        0, torch::tensor({1, 0, 1, 0, 1, 0, 1, 0}, torch::kBool).view({2, 4}));
+    model->fc->weight.mutable_grad() = torch::tensor(grad).view({2, 4});
+    context.step = 10;
+  }
 };
 
 TEST(DynamicSparsity, TimetableFollowsIntervalAndEnd) {
@@ -80,17 +94,8 @@ TEST(DynamicSparsity, TimetableFollowsIntervalAndEnd) {
 
 TEST(DynamicSparsity, DropSmallestMagnitudeGrowLargestGradientByHand) {
   Fixture f;
-  torch::NoGradGuard no_grad;
   auto& w = f.model->fc->weight;
-  // Flat layout of the 2x4 weight: indices 0..7.
-  w.copy_(torch::tensor({0.9f, 0.0f, -0.1f, 0.0f, 0.5f, 0.0f, -0.3f, 0.0f})
-              .view({2, 4}));
-  f.sparse->masks().set_mask(
-      0, torch::tensor({1, 0, 1, 0, 1, 0, 1, 0}, torch::kBool).view({2, 4}));
-  w.mutable_grad() =
-      torch::tensor({0.0f, 0.2f, 0.0f, 0.8f, 0.0f, 0.1f, 0.05f, 0.3f})
-          .view({2, 4});
-  f.context.step = 10;
+  f.set_layer({0.0f, 0.2f, 0.0f, 0.8f, 0.0f, 0.1f, 0.05f, 0.3f});
   // 4 active, prune_rate 0.5: k = 2. Drop |-0.1| (2) and |-0.3| (6).
   // Grow among inactive after the drop {1, 2, 3, 5, 6, 7} by |grad|:
   // 0.8 (3) and 0.3 (7).
@@ -108,17 +113,9 @@ TEST(DynamicSparsity, DropSmallestMagnitudeGrowLargestGradientByHand) {
 
 TEST(DynamicSparsity, JustDroppedConnectionMayReturnWithItsWeight) {
   Fixture f;
-  torch::NoGradGuard no_grad;
   auto& w = f.model->fc->weight;
-  w.copy_(torch::tensor({0.9f, 0.0f, -0.1f, 0.0f, 0.5f, 0.0f, -0.3f, 0.0f})
-              .view({2, 4}));
-  f.sparse->masks().set_mask(
-      0, torch::tensor({1, 0, 1, 0, 1, 0, 1, 0}, torch::kBool).view({2, 4}));
   // The largest gradients sit on the two weights that get dropped.
-  w.mutable_grad() =
-      torch::tensor({0.0f, 0.0f, 0.9f, 0.0f, 0.0f, 0.0f, 0.8f, 0.0f})
-          .view({2, 4});
-  f.context.step = 10;
+  f.set_layer({0.0f, 0.0f, 0.9f, 0.0f, 0.0f, 0.0f, 0.8f, 0.0f});
   f.sparse->drop_and_grow(f.context,
                           [&](std::size_t) { return w.grad().abs(); });
   EXPECT_TRUE(

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "cigl/core/trainer.hpp"
@@ -86,12 +87,17 @@ TEST_P(DynamicMethod, InvariantsHoldAfterEveryStep) {
   EXPECT_TRUE(moved) << method << " never changed its topology";
 }
 
+INSTANTIATE_TEST_SUITE_P(Methods, DynamicMethod,
+                         ::testing::Values("set", "snfs", "rigl", "cigl"));
+
 // Saving after one epoch and resuming gives the uninterrupted run's
-// metrics to the bit: masks, counters and generators all restored.
-TEST_P(DynamicMethod, ResumesBitForBit) {
+// metrics to the bit: masks, counters, generators and averages restored.
+class AnyMethod : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AnyMethod, ResumesBitForBit) {
   test::TempDir dir("resume-" + GetParam());
-  const std::vector<std::string> o = {"method.plugin=" + GetParam(),
-                                      "method.update_interval=7"};
+  std::vector<std::string> o = {"method.plugin=" + GetParam()};
+  if (GetParam() != "snip") o.push_back("method.update_interval=7");
   Trainer straight(config(o), test::bundled_registry());
   straight.fit();
   auto expected = straight.test();
@@ -105,30 +111,14 @@ TEST_P(DynamicMethod, ResumesBitForBit) {
   resumed.train_epoch();
   auto got = resumed.test();
   for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (std::isnan(expected[i].second)) continue;
     EXPECT_EQ(got[i].second, expected[i].second) << got[i].first;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, DynamicMethod,
-                         ::testing::Values("set", "snfs", "rigl", "cigl"));
-
-TEST(OneShotAndGradualMethods, ResumeBitForBit) {
-  for (const char* method : {"snip", "gmp"}) {
-    test::TempDir dir(std::string("resume-") + method);
-    std::vector<std::string> o = {std::string("method.plugin=") + method};
-    if (o[0] == "method.plugin=gmp") o.push_back("method.update_interval=7");
-    Trainer straight(config(o), test::bundled_registry());
-    straight.fit();
-    auto expected = straight.test();
-    Trainer first(config(o), test::bundled_registry());
-    first.train_epoch();
-    first.save_state(dir.file("state.pt"));
-    Trainer resumed(config(o), test::bundled_registry());
-    resumed.load_state(dir.file("state.pt"));
-    resumed.train_epoch();
-    EXPECT_EQ(resumed.test()[2].second, expected[2].second) << method;
-  }
-}
+INSTANTIATE_TEST_SUITE_P(Methods, AnyMethod,
+                         ::testing::Values("set", "snfs", "rigl", "cigl",
+                                           "snip", "gmp"));
 
 TEST(Snip, KeepsExactlyTheTargetShareGlobally) {
   Trainer trainer(config({"method.plugin=snip", "method.density=0.05"}),

@@ -51,6 +51,13 @@ class CIGL_API MaskSet {
   const torch::Tensor& weight(std::size_t i) const { return layers_[i].weight; }
   const torch::Tensor& mask(std::size_t i) const { return layers_[i].mask; }
   void set_mask(std::size_t i, torch::Tensor mask);
+  /// Installs a new mask for layer i and keeps the weights consistent:
+  /// dropped weights and their momentum become zero; newly grown
+  /// connections (inactive before) start at zero weight and, with
+  /// `reset_momentum`, zero momentum. A connection dropped and regrown at
+  /// once is not new: it keeps its weight and momentum.
+  void replace(std::size_t i, const torch::Tensor& mask,
+               torch::optim::Optimizer& optimizer, bool reset_momentum = true);
   std::vector<LayerShape> shapes() const;
 
   /// Draws each layer's mask uniformly at random with exactly

@@ -56,9 +56,7 @@ class CIGL_API DynamicSparsity {
   MaskSet& masks() { return masks_; }
   const MaskSet& masks() const { return masks_; }
   torch::Generator& generator() { return generator_; }
-  std::int64_t begin_step() const { return begin_; }
   std::int64_t end_step() const { return end_; }
-  double density() const { return density_; }
 
   /// The update of SET, RigL and CigL: in every layer drop the k =
   /// drop_count() active weights of smallest magnitude, then grow the k
@@ -68,10 +66,7 @@ class CIGL_API DynamicSparsity {
       TrainContext& context,
       const std::function<torch::Tensor(std::size_t layer)>& grow_score);
 
-  /// Installs a new mask for layer i. Dropped weights and their momentum
-  /// become zero; newly grown connections (inactive before) start at zero
-  /// weight and, with `reset_momentum`, zero momentum. A connection dropped
-  /// and regrown in the same update keeps its weight.
+  /// MaskSet::replace on this method's masks.
   void replace_mask(std::size_t i, const torch::Tensor& mask,
                     torch::optim::Optimizer& optimizer,
                     bool reset_momentum = true);

@@ -62,11 +62,7 @@ class Gmp : public cigl::MaskedMethod {
       auto mask = masks_.mask(i).reshape(-1).clone();
       mask.index_fill_(0, cigl::smallest_among(weight.abs(), mask, prune),
                        false);
-      masks_.set_mask(i, mask.view_as(weight));
-      weight.masked_fill_(masks_.mask(i).logical_not(), 0);
-      auto buffer = cigl::momentum_buffer(*context.optimizer, weight);
-      if (buffer.defined())
-        buffer.masked_fill_(masks_.mask(i).logical_not(), 0);
+      masks_.replace(i, mask.view_as(weight), *context.optimizer);
     }
     return true;  // pruning does not replace the step's update
   }

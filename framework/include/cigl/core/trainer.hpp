@@ -68,8 +68,6 @@ class CIGL_API Trainer {
   MetricValues test(torch::Tensor* probabilities = nullptr);
   /// The same, with everything the run folder reports.
   TestReport test_report();
-  MetricValues evaluate(const DataSplit& split,
-                        torch::Tensor* probabilities = nullptr);
 
   std::shared_ptr<Model> model() const;
   const Method& method() const;
