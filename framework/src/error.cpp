@@ -19,6 +19,9 @@ Registrar::~Registrar() = default;
 ComponentFactory::~ComponentFactory() = default;
 Model::~Model() = default;
 Dataset::~Dataset() = default;
+torch::Tensor Dataset::augment(torch::Tensor inputs, torch::Generator&) const {
+  return inputs;
+}
 Metric::~Metric() = default;
 Schedule::~Schedule() = default;
 Distribution::~Distribution() = default;

@@ -1,5 +1,6 @@
 #pragma once
 /// Umbrella header of the plugin SDK.
+#include "cigl/augment.hpp"
 #include "cigl/component.hpp"
 #include "cigl/dataset.hpp"
 #include "cigl/distribution.hpp"

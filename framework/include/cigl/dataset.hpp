@@ -20,6 +20,10 @@ struct DataSplit {
 struct DatasetInfo {
   std::vector<std::int64_t> input_shape;
   std::int64_t num_classes = 0;
+  /// Size of the training split as load() will return it (after any
+  /// limit), or 0 if unknown; lets --inspect count training FLOPs for the
+  /// real number of steps without reading the data.
+  std::int64_t train_examples = 0;
 };
 
 struct DataBundle {
@@ -33,6 +37,14 @@ class CIGL_API Dataset {
   virtual DatasetInfo info() const = 0;
   /// Reads everything into memory; throws DataError naming the bad file.
   virtual DataBundle load() = 0;
+  /// Training-time augmentation of one batch of inputs, already on the
+  /// training device; the trainer calls it on every training batch and
+  /// never on validation or test data. Draw randomness only from
+  /// `generator` (a CPU generator the trainer seeds and checkpoints), so
+  /// runs repeat and resume bit-for-bit. See cigl/augment.hpp. The default
+  /// returns `inputs` unchanged.
+  virtual torch::Tensor augment(torch::Tensor inputs,
+                                torch::Generator& generator) const;
 };
 
 template <>

@@ -35,7 +35,12 @@ class IdxDataset : public cigl::Dataset {
         train_limit_(params.integer("train_limit")),
         test_limit_(params.integer("test_limit")) {}
 
-  cigl::DatasetInfo info() const override { return {{1, 28, 28}, 10}; }
+  cigl::DatasetInfo info() const override {
+    // Both releases have 60,000 training images.
+    const std::int64_t n =
+        train_limit_ > 0 ? std::min<std::int64_t>(train_limit_, 60000) : 60000;
+    return {{1, 28, 28}, 10, n};
+  }
 
   cigl::DataBundle load() override {
     if (!fs::is_directory(root_)) {

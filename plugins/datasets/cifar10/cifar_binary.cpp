@@ -1,0 +1,192 @@
+#include "cifar_binary.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "cigl/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace cigl::cifar {
+
+const Release kCifar10{
+    "cifar10",
+    "CIFAR-10",
+    "data/cifar-10-batches-bin",
+    "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+    {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+     "data_batch_4.bin", "data_batch_5.bin"},
+    {"test_batch.bin"},
+    {10},
+    {0.4914, 0.4822, 0.4465},
+    {0.2470, 0.2435, 0.2616}};
+
+const Release kCifar100{
+    "cifar100",
+    "CIFAR-100",
+    "data/cifar-100-binary",
+    "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+    {"train.bin"},
+    {"test.bin"},
+    {20, 100},  // coarse label byte, then fine
+    {0.5071, 0.4865, 0.4409},
+    {0.2673, 0.2564, 0.2762}};
+
+namespace {
+
+std::string how_to_get(const Release& r, const std::string& root) {
+  return "download " + std::string(r.url) + " and extract it so that " +
+         (fs::path(root) / r.train_files.front()).string() +
+         " exists, or set data.root";
+}
+
+/// The whole file as {records, record_size} bytes, read in one go.
+torch::Tensor read_records(const fs::path& file, std::int64_t record_size) {
+  std::error_code error;
+  const auto size = static_cast<std::int64_t>(fs::file_size(file, error));
+  if (error) throw DataError(file.string() + ": cannot read its size");
+  if (size == 0 || size % record_size != 0) {
+    throw DataError(file.string() + ": truncated: " + std::to_string(size) +
+                    " bytes, expected a multiple of " +
+                    std::to_string(record_size));
+  }
+  auto bytes = torch::empty({size / record_size, record_size}, torch::kUInt8);
+  std::ifstream in(file, std::ios::binary);
+  if (!in.read(reinterpret_cast<char*>(bytes.data_ptr<std::uint8_t>()), size)) {
+    throw DataError(file.string() + ": read failed after " +
+                    std::to_string(in.gcount()) + " of " +
+                    std::to_string(size) + " bytes");
+  }
+  return bytes;
+}
+
+}  // namespace
+
+std::vector<ParamSpec> common_params(const Release& r) {
+  std::vector<ParamSpec> specs = {
+      ParamSpec::string("root", r.default_root,
+                        std::string("folder of the ") + r.title +
+                            " binary release (relative to the working "
+                            "directory); get it from " +
+                            r.url),
+      ParamSpec::boolean("normalize", true,
+                         "subtract the published per-channel training mean, "
+                         "divide by the standard deviation"),
+      ParamSpec::integer("train_limit", 0,
+                         "use only the first N training examples; 0: all")
+          .min(0),
+      ParamSpec::integer("test_limit", 0,
+                         "use only the first N test examples; 0: all")
+          .min(0),
+  };
+  for (auto& spec : augmentation_params(4, true)) specs.push_back(spec);
+  return specs;
+}
+
+CifarDataset::CifarDataset(const Release& release, const Params& params,
+                           std::int64_t label_byte)
+    : release_(release),
+      root_(params.string("root")),
+      normalize_(params.boolean("normalize")),
+      train_limit_(params.integer("train_limit")),
+      test_limit_(params.integer("test_limit")),
+      label_byte_(label_byte) {
+  // torchvision pads raw pixels with 0, which normalisation maps to
+  // -mean / std; the border must match whatever the images went through.
+  std::vector<double> fill(3, 0.0);
+  if (normalize_) {
+    for (int c = 0; c < 3; ++c) fill[c] = -release_.mean[c] / release_.std[c];
+  }
+  augmentation_ = Augmentation::from_params(params, fill);
+}
+
+DatasetInfo CifarDataset::info() const {
+  // Both releases have 50,000 training images.
+  const std::int64_t n =
+      train_limit_ > 0 ? std::min<std::int64_t>(train_limit_, 50000) : 50000;
+  return {{3, 32, 32}, release_.label_classes[label_byte_], n};
+}
+
+DataBundle CifarDataset::load() {
+  if (!fs::is_directory(root_)) {
+    throw DataError(std::string(release_.plugin) + ": data folder " + root_ +
+                    " does not exist; " + how_to_get(release_, root_));
+  }
+  // Every file is checked up front, so a broken release is reported before
+  // minutes of reading.
+  for (const auto* files : {&release_.train_files, &release_.test_files}) {
+    for (const auto& name : *files) {
+      const auto path = fs::path(root_) / name;
+      if (!fs::is_regular_file(path)) {
+        throw DataError(std::string(release_.plugin) + ": " + path.string() +
+                        " not found (the " + release_.title +
+                        " binary release has it); " +
+                        how_to_get(release_, root_));
+      }
+    }
+  }
+  DataBundle bundle;
+  bundle.train = split(release_.train_files, train_limit_);
+  bundle.test = split(release_.test_files, test_limit_);
+  return bundle;
+}
+
+DataSplit CifarDataset::split(const std::vector<std::string>& files,
+                              std::int64_t limit) const {
+  const auto label_bytes =
+      static_cast<std::int64_t>(release_.label_classes.size());
+  const std::int64_t record_size = label_bytes + kPixels;
+  std::vector<torch::Tensor> parts;
+  std::int64_t count = 0;
+  for (const auto& name : files) {
+    if (limit > 0 && count >= limit) break;  // enough: skip reading the rest
+    const auto path = fs::path(root_) / name;
+    auto records = read_records(path, record_size);
+    for (std::int64_t b = 0; b < label_bytes; ++b) {
+      const std::int64_t classes = release_.label_classes[b];
+      auto bad = records.select(1, b).ge(classes).nonzero();
+      if (bad.size(0) > 0) {
+        const auto index = bad[0].item<std::int64_t>();
+        throw DataError(
+            path.string() + ": record " + std::to_string(index) + " has " +
+            (label_bytes > 1 ? (b == 0 ? "coarse " : "fine ") : "") + "label " +
+            std::to_string(records[index][b].item<std::uint8_t>()) +
+            ", not in 0.." + std::to_string(classes - 1));
+      }
+    }
+    count += records.size(0);
+    parts.push_back(std::move(records));
+  }
+  auto records = parts.size() == 1 ? parts.front() : torch::cat(parts);
+  if (limit > 0 && limit < records.size(0))
+    records = records.narrow(0, 0, limit);
+  const std::int64_t n = records.size(0);
+
+  auto labels = records.select(1, label_byte_).to(torch::kLong);
+  // One conversion for the whole split: bytes to float in [0, 1].
+  auto inputs = records.narrow(1, label_bytes, kPixels)
+                    .to(torch::kFloat)
+                    .div_(255.0)
+                    .reshape({n, 3, 32, 32});
+  if (normalize_) {
+    auto mean = torch::tensor(std::vector<double>(release_.mean.begin(),
+                                                  release_.mean.end()))
+                    .to(torch::kFloat)
+                    .view({1, 3, 1, 1});
+    auto std = torch::tensor(std::vector<double>(release_.std.begin(),
+                                                 release_.std.end()))
+                   .to(torch::kFloat)
+                   .view({1, 3, 1, 1});
+    inputs.sub_(mean).div_(std);
+  }
+  return {inputs, labels};
+}
+
+torch::Tensor CifarDataset::augment(torch::Tensor inputs,
+                                    torch::Generator& generator) const {
+  return augmentation_.apply(inputs, generator);
+}
+
+}  // namespace cigl::cifar
