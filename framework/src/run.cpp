@@ -10,6 +10,7 @@
 #include "cigl/core/svg.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
+#include "cost_output.hpp"
 #include "json.hpp"
 
 namespace fs = std::filesystem;
@@ -191,6 +192,14 @@ RunSummary run_experiment(const ExperimentConfig& config,
   }
   w.key("steps").value(summary.steps);
   w.key("seconds").value(summary.seconds);
+  // Of the final model (after finalize), both conventions.
+  const CostReport plain = trainer.costs(FlopsConvention::plain);
+  w.key("costs").begin_object();
+  w.key("plain");
+  write_costs_json(w, plain);
+  w.key("micronet");
+  write_costs_json(w, trainer.costs(FlopsConvention::micronet));
+  w.end_object();
   if (!report.series.empty()) {
     w.key("series").begin_object();
     for (const auto& [label, series] : report.series) {
@@ -233,6 +242,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
     log << "  " << name << " " << fixed(value, 4);
   }
   log << "  density " << fixed(summary.density, 4) << "\n";
+  log << "costs: " << costs_summary(plain) << "\n";
   if (report.temperature) {
     log << "after temperature scaling (T = " << fixed(*report.temperature, 3)
         << "):";

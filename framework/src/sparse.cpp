@@ -121,6 +121,14 @@ bool DynamicSparsity::update_due(const TrainContext& context) const {
   return t > 0 && t % interval_ == 0 && t >= begin_ && t < end_;
 }
 
+std::int64_t DynamicSparsity::update_steps(std::int64_t total_steps) const {
+  // Multiples of the interval in [max(1, begin), min(end, total) - 1].
+  const std::int64_t first = std::max<std::int64_t>(1, begin_);
+  const std::int64_t last = std::min(end_, total_steps) - 1;
+  if (last < first) return 0;
+  return last / interval_ - (first - 1) / interval_;
+}
+
 double DynamicSparsity::drop_fraction(std::int64_t step) const {
   return std::clamp(schedule_->value(step), 0.0, 1.0);
 }
@@ -195,6 +203,15 @@ void DynamicSparseMethod::after_backward(TrainContext&) {
 }
 const MaskSet* DynamicSparseMethod::mask_set() const {
   return &sparse_.masks();
+}
+double DynamicSparseMethod::training_flops(const ForwardFlops& f,
+                                           const TrainContext& context) const {
+  const auto total = std::max<std::int64_t>(1, context.total_steps);
+  const auto updates =
+      static_cast<double>(sparse_.update_steps(context.total_steps));
+  return (3 * f.sparse * (static_cast<double>(total) - updates) +
+          (2 * f.sparse + f.dense) * updates) /
+         static_cast<double>(total);
 }
 void DynamicSparseMethod::save(torch::serialize::OutputArchive& a) const {
   sparse_.save(a);

@@ -54,12 +54,14 @@ struct Trainer::Impl {
   std::uint64_t seed = 0;
   DataSplit train, validation, test;
   std::shared_ptr<Dataset> dataset;
+  DatasetInfo info;
   std::shared_ptr<Model> model;
   std::unique_ptr<torch::optim::SGD> optimizer;
   std::shared_ptr<Schedule> schedule;
   std::shared_ptr<Method> method;
   std::vector<std::pair<std::string, std::shared_ptr<Metric>>> metrics;
   torch::Generator shuffle_generator;
+  torch::Generator augment_generator;  // the dataset's training augmentation
   TrainContext context;
   std::int64_t batch_size = 0, eval_batch_size = 0, epochs = 0;
   std::int64_t steps_per_epoch = 0, eval_every = 1;
@@ -84,9 +86,15 @@ struct Trainer::Impl {
     eval_every = t.integer("eval_every");
 
     dataset = registry.make<Dataset>(config.data.plugin, config.data.params);
-    DatasetInfo info = dataset->info();
+    info = dataset->info();
     if (mode == Mode::build_only) {
-      steps_per_epoch = 1;
+      // The real timetable where the dataset knows its size (methods and
+      // training FLOPs depend on it), else one step per epoch.
+      const std::int64_t n = info.train_examples;
+      const auto n_val = static_cast<std::int64_t>(
+          std::floor(t.number("validation_fraction") * static_cast<double>(n)));
+      steps_per_epoch =
+          n - n_val > 0 ? (n - n_val + batch_size - 1) / batch_size : 1;
       build_model_and_method(info);
       return;
     }
@@ -113,6 +121,7 @@ struct Trainer::Impl {
     }
     steps_per_epoch = (train.size() + batch_size - 1) / batch_size;
     shuffle_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 2);
+    augment_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 3);
     build_model_and_method(info);
   }
 
@@ -269,7 +278,8 @@ struct Trainer::Impl {
     for (std::int64_t b = 0; b < steps_per_epoch; ++b) {
       auto len = std::min(batch_size, train.size() - b * batch_size);
       auto index = order.narrow(0, b * batch_size, len);
-      auto inputs = train.inputs.index_select(0, index);
+      auto inputs = dataset->augment(train.inputs.index_select(0, index),
+                                     augment_generator);
       auto labels = train.labels.index_select(0, index);
 
       lr = schedule->value(context.step);
@@ -387,6 +397,12 @@ TestReport Trainer::test_report() {
 
 std::shared_ptr<Model> Trainer::model() const { return impl_->model; }
 const Method& Trainer::method() const { return *impl_->method; }
+CostReport Trainer::costs(FlopsConvention convention) const {
+  auto report =
+      measure_costs(*impl_->model, impl_->info.input_shape, convention);
+  add_training_costs(report, *impl_->method, impl_->context, impl_->batch_size);
+  return report;
+}
 double Trainer::density() const { return impl_->density(); }
 std::int64_t Trainer::step() const { return impl_->context.step; }
 std::int64_t Trainer::epoch() const { return impl_->context.epoch; }
@@ -410,6 +426,7 @@ void Trainer::save_state(const std::string& file) const {
   archive.write("step", torch::tensor(m.context.step));
   archive.write("epoch", torch::tensor(m.context.epoch));
   archive.write("rng/shuffle", m.shuffle_generator.get_state());
+  archive.write("rng/augment", m.augment_generator.get_state());
   archive.write(
       "rng/torch",
       torch::globalContext().defaultGenerator(torch::kCPU).get_state());
@@ -440,10 +457,15 @@ void Trainer::load_state_unchecked(const std::string& file) {
   m.model->load(model_archive);
   m.optimizer->load(optimizer_archive);
   m.method->load(method_archive);
-  torch::Tensor step, epoch, shuffle, global;
+  torch::Tensor step, epoch, shuffle, augment, global;
   archive.read("step", step);
   archive.read("epoch", epoch);
   archive.read("rng/shuffle", shuffle);
+  // States saved before datasets could augment lack it; their runs drew
+  // nothing from it, so the freshly seeded state is the right one.
+  if (archive.try_read("rng/augment", augment)) {
+    m.augment_generator.set_state(augment.cpu());
+  }
   archive.read("rng/torch", global);
   m.context.step = step.item<std::int64_t>();
   m.context.epoch = epoch.item<std::int64_t>();

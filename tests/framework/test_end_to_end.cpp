@@ -78,6 +78,14 @@ TEST(EndToEnd, RunFolderHoldsConfigHistoryMetricsAndPredictions) {
         "\"density\": 1"}) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key << "\n" << metrics;
   }
+  // Costs of the 784-64-10 MLP, both conventions: 2 FLOPs per weight plus
+  // a bias add per output, 4 bytes per parameter.
+  for (const char* key :
+       {"\"costs\": {", "\"plain\": {", "\"micronet\": {",
+        "\"dense_inference_flops\": 101706", "\"dense_size_bytes\": 203560",
+        "\"inference_flops_ratio\": 1,", "\"training_flops_per_step\": "}) {
+    EXPECT_NE(metrics.find(key), std::string::npos) << key << "\n" << metrics;
+  }
   auto history = lines(test::read_file(dir.file("run/history.csv")));
   ASSERT_EQ(history.size(), 3u);
   EXPECT_EQ(history[0],

@@ -45,6 +45,13 @@ struct TrainContext {
       for_each_train_batch;
 };
 
+/// Inference FLOPs of one example: the model as it is now, and the same
+/// model with every weight active (counted by cigl/core/costs.hpp).
+struct ForwardFlops {
+  double sparse = 0;
+  double dense = 0;
+};
+
 class CIGL_API Method {
  public:
   virtual ~Method();
@@ -67,6 +74,15 @@ class CIGL_API Method {
 
   /// The method's current masks, if it keeps any (for reports and tests).
   virtual const MaskSet* mask_set() const { return nullptr; }
+
+  /// Training FLOPs per example of one step, averaged over the
+  /// context.total_steps of the run, as the RigL paper counts them: a
+  /// forward pass costs f, a backward pass 2f (input and weight
+  /// gradients), and a step that needs the dense weight gradient
+  /// 2 f_sparse + f_dense. Called after setup. The default is a fixed
+  /// topology: 3 * forward.sparse.
+  virtual double training_flops(const ForwardFlops& forward,
+                                const TrainContext& context) const;
 
   /// Everything needed to resume (masks, counters, generators).
   virtual void save(torch::serialize::OutputArchive& /*archive*/) const {}

@@ -57,6 +57,8 @@ class CIGL_API DynamicSparsity {
   const MaskSet& masks() const { return masks_; }
   torch::Generator& generator() { return generator_; }
   std::int64_t end_step() const { return end_; }
+  /// How many of the steps 0 .. total_steps - 1 update the topology.
+  std::int64_t update_steps(std::int64_t total_steps) const;
 
   /// The update of SET, RigL and CigL: in every layer drop the k =
   /// drop_count() active weights of smallest magnitude, then grow the k
@@ -119,6 +121,11 @@ class CIGL_API DynamicSparseMethod : public Method {
   bool topology_update_due(const TrainContext& context) const override;
   void after_backward(TrainContext& context) override;
   const MaskSet* mask_set() const override;
+  /// RigL's count: update steps take the dense gradient (2 f_S + f_D), the
+  /// others 3 f_S. Methods that grow without gradients (SET) or take the
+  /// dense gradient every step (SNFS) override it.
+  double training_flops(const ForwardFlops& forward,
+                        const TrainContext& context) const override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 

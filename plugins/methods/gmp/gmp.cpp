@@ -39,6 +39,21 @@ class Gmp : public cigl::MaskedMethod {
     begin_ = std::min(begin_, end_);
   }
 
+  // Dense until `begin`, then as sparse as the schedule has pruned; a
+  // layer's FLOPs scale with its density, so the forward pass at global
+  // sparsity s costs about f_D - (f_D - f_S) * s / s_final. Averaged over
+  // the run's steps; the pruning steps themselves are not counted.
+  double training_flops(const cigl::ForwardFlops& f,
+                        const cigl::TrainContext& context) const override {
+    const auto total = std::max<std::int64_t>(1, context.total_steps);
+    double sum = 0;
+    for (std::int64_t t = 0; t < total; ++t) {
+      sum += 1.0 - remaining_fraction(t);
+    }
+    const double mean_pruned = sum / static_cast<double>(total);
+    return 3 * (f.dense - (f.dense - f.sparse) * mean_pruned);
+  }
+
   bool topology_update_due(const cigl::TrainContext& context) const override {
     const auto t = context.step;
     if (t < begin_ || t > end_) return false;
@@ -47,11 +62,7 @@ class Gmp : public cigl::MaskedMethod {
 
   bool update_topology(cigl::TrainContext& context) override {
     torch::NoGradGuard no_grad;
-    const double span =
-        static_cast<double>(std::max<std::int64_t>(1, end_ - begin_));
-    const double progress =
-        std::min(1.0, static_cast<double>(context.step - begin_) / span);
-    const double remaining = std::pow(1.0 - progress, 3);
+    const double remaining = remaining_at(context.step);
     for (std::size_t i = 0; i < masks_.size(); ++i) {
       const double final_sparsity = 1.0 - final_densities_[i];
       const double sparsity = final_sparsity * (1.0 - remaining);
@@ -68,6 +79,24 @@ class Gmp : public cigl::MaskedMethod {
   }
 
  private:
+  /// (1 - progress)^3 of the cubic schedule at a pruning step.
+  double remaining_at(std::int64_t step) const {
+    const double span =
+        static_cast<double>(std::max<std::int64_t>(1, end_ - begin_));
+    const double progress =
+        std::min(1.0, static_cast<double>(step - begin_) / span);
+    return std::pow(1.0 - progress, 3);
+  }
+
+  /// The same share in force during step t: that of the last pruning
+  /// step at or before t (1: nothing pruned yet).
+  double remaining_fraction(std::int64_t t) const {
+    if (t < begin_) return 1.0;
+    const auto last =
+        t >= end_ ? end_ : begin_ + (t - begin_) / interval_ * interval_;
+    return remaining_at(last);
+  }
+
   double density_;
   cigl::ComponentRef distribution_;
   std::int64_t interval_;

@@ -16,6 +16,13 @@ class Set : public cigl::DynamicSparseMethod {
       : DynamicSparseMethod(p, 102),
         random_init_(p.string("grow_init") == "random") {}
 
+  // Random growth needs no gradient of inactive weights: every step is a
+  // sparse forward and backward pass.
+  double training_flops(const cigl::ForwardFlops& f,
+                        const cigl::TrainContext&) const override {
+    return 3 * f.sparse;
+  }
+
   bool update_topology(cigl::TrainContext& context) override {
     torch::NoGradGuard no_grad;
     auto& masks = sparse_.masks();

@@ -75,6 +75,12 @@ class Snfs : public cigl::DynamicSparseMethod {
  public:
   explicit Snfs(const cigl::Params& p) : DynamicSparseMethod(p, 103) {}
 
+  // The momentum of every weight needs the dense gradient at every step.
+  double training_flops(const cigl::ForwardFlops& f,
+                        const cigl::TrainContext&) const override {
+    return 2 * f.sparse + f.dense;
+  }
+
   bool update_topology(cigl::TrainContext& context) override {
     torch::NoGradGuard no_grad;
     auto& masks = sparse_.masks();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cigl/core/config.hpp"
+#include "cigl/core/costs.hpp"
 #include "cigl/core/trainer.hpp"
 
 namespace cigl {
@@ -43,11 +44,13 @@ struct CIGL_API InspectReport {
   std::int64_t parameters = 0, nonzeros = 0;
   std::int64_t maskable = 0, maskable_nonzeros = 0;
   double density() const;  ///< of the maskable weights
+  CostReport costs;        ///< FLOPs and size (cigl/core/costs.hpp)
 };
 
 /// Builds the model and method (no data, no training) and counts them.
-CIGL_API InspectReport inspect(const ExperimentConfig& config,
-                               const Registry& registry);
+CIGL_API InspectReport
+inspect(const ExperimentConfig& config, const Registry& registry,
+        FlopsConvention convention = FlopsConvention::plain);
 CIGL_API std::string inspect_text(const InspectReport& report);
 CIGL_API std::string inspect_json(const InspectReport& report);
 

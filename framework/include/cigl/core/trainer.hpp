@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cigl/core/config.hpp"
+#include "cigl/core/costs.hpp"
 #include "cigl/dataset.hpp"
 #include "cigl/method.hpp"
 #include "cigl/model.hpp"
@@ -71,6 +72,9 @@ class CIGL_API Trainer {
 
   std::shared_ptr<Model> model() const;
   const Method& method() const;
+  /// Inference, training and size costs of the model as it stands, with
+  /// the method's training FLOPs over this run's steps.
+  CostReport costs(FlopsConvention convention) const;
   /// Non-zero fraction of the maskable weights, as the model stands.
   double density() const;
   std::int64_t step() const;
