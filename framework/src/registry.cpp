@@ -94,8 +94,10 @@ void Registry::load_plugin(const std::string& file, int search_rank) {
   if (info == nullptr) fail("entry point returned no plugin info");
   if (info->api_version != CIGL_PLUGIN_API_VERSION) {
     fail("plugin API version " + std::to_string(info->api_version) +
-         ", this cigl supports " + std::to_string(CIGL_PLUGIN_API_VERSION) +
-         "; rebuild the plugin against this cigl SDK");
+         ", this cigl " CIGL_VERSION_STRING " supports " +
+         std::to_string(CIGL_PLUGIN_API_VERSION) +
+         "; rebuild the plugin against this cigl's SDK "
+         "(find_package(cigl) from its install prefix)");
   }
   const std::string fingerprint = info->fingerprint ? info->fingerprint : "";
   if (fingerprint != CIGL_BUILD_FINGERPRINT) {

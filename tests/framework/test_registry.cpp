@@ -40,8 +40,11 @@ TEST(PluginLoading, WrongApiVersionIsRefusedBeforeRegistering) {
   const std::string file = fixture_dir("wrong_api") + "/libbad_plugin.so";
   std::string e = load_error(file);
   EXPECT_NE(e.find(file), std::string::npos) << e;
-  EXPECT_NE(e.find("plugin API version 999"), std::string::npos) << e;
-  EXPECT_NE(e.find("supports 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("plugin API version 1000"), std::string::npos) << e;
+  EXPECT_NE(e.find("supports 2"), std::string::npos) << e;
+  EXPECT_NE(e.find("rebuild the plugin against this cigl's SDK"),
+            std::string::npos)
+      << e;
   EXPECT_EQ(e.find("refuses to register"), std::string::npos) << e;
 }
 
@@ -51,7 +54,11 @@ TEST(PluginLoading, WrongFingerprintSaysWhatToRebuild) {
   std::string e = load_error(file);
   EXPECT_NE(e.find(file), std::string::npos) << e;
   EXPECT_NE(e.find("msvc-19 torch=0.1"), std::string::npos) << e;
-  EXPECT_NE(e.find("rebuild"), std::string::npos) << e;
+  // Names what to rebuild against: this build's compiler, ABI and LibTorch.
+  EXPECT_NE(e.find(std::string("this cigl is '") + CIGL_BUILD_FINGERPRINT +
+                   "'; rebuild"),
+            std::string::npos)
+      << e;
 }
 
 TEST(PluginLoading, MissingEntryPointIsNamed) {

@@ -16,7 +16,9 @@
 
 #include "cigl/component.hpp"
 
-#define CIGL_PLUGIN_API_VERSION 1
+// Bumped whenever an SDK class's layout or virtual table changes.
+// 2: Dataset::augment, Method::training_flops, DatasetInfo::train_examples.
+#define CIGL_PLUGIN_API_VERSION 2
 
 #define CIGL_STR_(x) #x
 #define CIGL_STR(x) CIGL_STR_(x)
