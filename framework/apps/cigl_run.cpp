@@ -2,14 +2,21 @@
 // Exit codes: 0 success, 2 usage or config error, 1 runtime failure.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/program_options.hpp>
 
+#include "cigl/core/check.hpp"
 #include "cigl/core/config.hpp"
+#include "cigl/core/matrix.hpp"
+#include "cigl/core/matrix_run.hpp"
 #include "cigl/core/registry.hpp"
 #include "cigl/core/run.hpp"
 #include "cigl/error.hpp"
@@ -22,6 +29,7 @@ namespace {
 constexpr int kOk = 0;
 constexpr int kRuntimeError = 1;
 constexpr int kUsageError = 2;
+constexpr int kCheckFailed = 3;
 
 void print_errors(const std::string& message) {
   // One "error:" line per problem, so each can be read (and grepped) alone.
@@ -86,6 +94,163 @@ int describe(const cigl::Registry& registry, const std::string& what) {
   return kOk;
 }
 
+namespace fs = std::filesystem;
+
+// Options that only mean something with a [matrix] table.
+const char* const kMatrixOptions[] = {
+    "jobs",  "cell",   "threads",         "list-cells", "export",
+    "check", "no-run", "allow-unchecked", "emit-slurm"};
+
+int run_matrix_command(const po::variables_map& vm,
+                       const cigl::ConfigDocument& document,
+                       const cigl::Registry& registry) {
+  const std::string config_path = vm["config"].as<std::string>();
+  std::string root;
+  if (vm.count("output")) root = fs::absolute(vm["output"].as<std::string>());
+  // Baselines first: a typo there should not cost a whole matrix run.
+  std::optional<cigl::Baselines> baselines;
+  if (vm.count("check")) {
+    baselines = cigl::Baselines::from_file(vm["check"].as<std::string>());
+  }
+  if (vm.count("no-run") && !vm.count("check")) {
+    throw cigl::ConfigError("--no-run goes with --check FILE");
+  }
+  const cigl::MatrixSetup setup =
+      cigl::prepare_matrix(document, config_path, registry, root);
+  const int threads = vm.count("threads") ? vm["threads"].as<int>() : 0;
+
+  if (vm.count("cell")) {
+    const int cell = vm["cell"].as<int>();
+    if (cell < 0 ||
+        static_cast<std::size_t>(cell) >= setup.matrix.cells.size()) {
+      throw cigl::ConfigError(
+          "--cell " + std::to_string(cell) + ": the matrix has cells 0 to " +
+          std::to_string(setup.matrix.cells.size() - 1) + " (--list-cells)");
+    }
+    if (vm.count("inspect")) {
+      auto report = cigl::inspect(
+          setup.configs[cell], registry,
+          cigl::convention_from_name(vm["flops"].as<std::string>()));
+      std::cout << (vm["format"].as<std::string>() == "json"
+                        ? cigl::inspect_json(report)
+                        : cigl::inspect_text(report));
+      return kOk;
+    }
+    cigl::run_cell(setup, static_cast<std::size_t>(cell), registry, threads);
+    return kOk;
+  }
+  if (vm.count("inspect")) {
+    throw cigl::ConfigError("--inspect on a matrix needs --cell N");
+  }
+  std::error_code ec;
+  const bool has_index = fs::exists(setup.index_path(), ec);
+  if (vm.count("list-cells")) {
+    std::optional<cigl::ResultsIndex> index;
+    if (has_index) index.emplace(setup.index_path());
+    std::cout << cigl::cells_table(setup, index ? &*index : nullptr);
+    return kOk;
+  }
+
+  // What a child needs besides --config to rebuild the same matrix.
+  std::vector<std::string> child_args;
+  if (vm.count("set")) {
+    for (const auto& s : vm["set"].as<std::vector<std::string>>()) {
+      child_args.insert(child_args.end(), {"--set", s});
+    }
+  }
+  if (vm.count("plugin-path")) {
+    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) {
+      child_args.insert(child_args.end(),
+                        {"--plugin-path", fs::absolute(p).string()});
+    }
+  }
+  if (!root.empty()) child_args.insert(child_args.end(), {"--output", root});
+  const std::string executable = fs::read_symlink("/proc/self/exe").string();
+
+  if (vm.count("emit-slurm")) {
+    std::string file = vm["emit-slurm"].as<std::string>();
+    const std::string abs_root = fs::absolute(setup.root).lexically_normal();
+    if (file.empty()) file = abs_root + "/slurm.sbatch";
+    cigl::SlurmJob job;
+    job.job_name = fs::path(abs_root).filename().string();
+    job.cells = setup.matrix.cells.size();
+    job.matrix_root = abs_root;
+    job.workdir = fs::current_path().string();
+    job.command = {executable, "--config", setup.config_path};
+    job.command.insert(job.command.end(), child_args.begin(), child_args.end());
+    const auto options = cigl::slurm_options(document);
+    fs::create_directories(fs::path(abs_root) / "slurm");
+    {
+      // Tasks on several nodes share the index: a rollback journal, since
+      // WAL needs shared memory on one host.
+      cigl::ResultsIndex index(setup.index_path(),
+                               cigl::ResultsIndex::Journal::rollback);
+      index.add_missing(setup.identities);
+    }
+    std::ofstream out(file);
+    out << cigl::slurm_script(job, options);
+    if (!out.flush()) throw cigl::Error("cannot write " + file);
+    std::cout << "wrote " << file << ": an array of " << job.cells
+              << " tasks, one per cell\nsubmit with: sbatch " << file << "\n";
+    return kOk;
+  }
+
+  if (vm.count("export")) {
+    const auto args = vm["export"].as<std::vector<std::string>>();
+    if (args.empty() || args.size() > 2 || args[0] != "csv") {
+      throw cigl::ConfigError(
+          "--export takes csv and optionally a file: "
+          "--export csv [FILE]");
+    }
+    if (!has_index) {
+      throw cigl::ConfigError(setup.index_path() +
+                              ": no results index yet; run the matrix first");
+    }
+    const std::string file =
+        args.size() > 1 ? args[1] : setup.root + "/results.csv";
+    cigl::ResultsIndex index(setup.index_path());
+    std::ofstream out(file);
+    out << cigl::results_csv(setup, index);
+    if (!out.flush()) throw cigl::Error("cannot write " + file);
+    std::cout << "wrote " << file << " (" << setup.matrix.cells.size()
+              << " cells)\n";
+    return kOk;
+  }
+
+  std::size_t unfinished = 0;
+  if (!vm.count("no-run")) {
+    cigl::MatrixRunOptions options;
+    options.executable = executable;
+    options.child_args = child_args;
+    options.jobs = vm["jobs"].as<int>();
+    options.threads = threads;
+    // Cores shared out between the cells running at once, unless the
+    // config sets experiment.threads itself.
+    if (options.threads == 0 &&
+        setup.configs.front().experiment.integer("threads") == 0) {
+      const int cores =
+          std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      options.threads = std::max(1, cores / std::max(1, options.jobs));
+    }
+    unfinished = cigl::run_matrix(setup, options);
+  }
+  if (!baselines) return unfinished == 0 ? kOk : kRuntimeError;
+
+  if (!fs::exists(setup.index_path(), ec)) {
+    throw cigl::ConfigError(setup.index_path() +
+                            ": no results index yet; run the matrix first");
+  }
+  cigl::ResultsIndex index(setup.index_path());
+  const auto report = cigl::check_results(
+      *baselines, cigl::cell_results(setup, &index), setup.matrix.keys);
+  std::cout << cigl::check_table(report);
+  const bool ok = report.ok(vm.count("allow-unchecked") > 0);
+  if (!ok) {
+    std::cout << "check FAILED against " << baselines->source << "\n";
+  }
+  return ok ? kOk : kCheckFailed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,7 +269,32 @@ int main(int argc, char** argv) {
       "show a component's parameters, e.g. method/static")(
       "inspect", "build model and method, print the per-layer table")(
       "format", po::value<std::string>()->default_value("text"),
-      "output of --inspect: text or json");
+      "output of --inspect: text or json")(
+      "flops", po::value<std::string>()->default_value("plain"),
+      "FLOPs and size convention of --inspect: plain, or micronet (the "
+      "RigL paper's tables)");
+  po::options_description matrix_options(
+      "matrix runs (a config with a [matrix] table; see docs/matrix.md)");
+  matrix_options.add_options()("jobs,j", po::value<int>()->default_value(1),
+                               "cells run at once, each in its own process")(
+      "list-cells", "print every cell: index, name, status, overrides")(
+      "cell", po::value<int>(),
+      "run only cell N in this process (what each job and Slurm task does)")(
+      "threads", po::value<int>(),
+      "LibTorch threads per cell when experiment.threads is 0 (default: "
+      "cores / jobs)")("export",
+                       po::value<std::vector<std::string>>()->multitoken(),
+                       "csv [FILE]: write the results index as CSV (default "
+                       "<root>/results.csv)")(
+      "check", po::value<std::string>(),
+      "compare every cell's metrics with a baselines file; runs the "
+      "matrix first (resuming) unless --no-run")(
+      "no-run", "with --check: check the existing index only")(
+      "allow-unchecked", "with --check: cells no baseline covers pass")(
+      "emit-slurm", po::value<std::string>()->implicit_value(""),
+      "[FILE]: write an sbatch array script, one task per cell (default "
+      "<root>/slurm.sbatch)");
+  options.add(matrix_options);
   po::positional_options_description positional;
   positional.add("config", 1);
 
@@ -124,7 +314,8 @@ int main(int argc, char** argv) {
     std::cout << "usage: cigl-run --config exp.toml [--set key=value ...]\n\n"
               << options
               << "\nexit codes: 0 success, 2 usage or config "
-                 "error, 1 runtime failure\n";
+                 "error, 1 runtime failure (a cell failed),\n3 --check "
+                 "found a regression (or a cell not done or unchecked)\n";
     return kOk;
   }
   if (vm.count("version")) {
@@ -182,9 +373,20 @@ int main(int argc, char** argv) {
       return describe(registry, vm["describe"].as<std::string>());
     }
 
+    if (cigl::has_matrix(*document)) {
+      return run_matrix_command(vm, *document, registry);
+    }
+    for (const char* name : kMatrixOptions) {
+      if (vm.count(name) && !vm[name].defaulted()) {
+        throw cigl::ConfigError(std::string("--") + name +
+                                " needs a [matrix] table in the config");
+      }
+    }
     const cigl::ExperimentConfig config = document->resolve(registry);
     if (vm.count("inspect")) {
-      auto report = cigl::inspect(config, registry);
+      auto report = cigl::inspect(
+          config, registry,
+          cigl::convention_from_name(vm["flops"].as<std::string>()));
       std::cout << (format == "json" ? cigl::inspect_json(report)
                                      : cigl::inspect_text(report));
       return kOk;

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "cigl/error.hpp"
+#include "config_access.hpp"
 
 namespace fs = std::filesystem;
 
@@ -86,9 +87,11 @@ const SectionDefault kPluginSections[] = {
 const char* const kDefaultMetrics[] = {
     "accuracy",      "top5", "ece",   "mce",        "adaptive_ece",
     "classwise_ece", "nll",  "brier", "reliability"};
-const char* const kSections[] = {"experiment", "training", "optimizer",
-                                 "data",       "model",    "method",
-                                 "schedule",   "metrics",  "plugins"};
+// `matrix` and `slurm` describe a set of runs, not one run: accepted here
+// and read by matrix.cpp.
+const char* const kSections[] = {
+    "experiment", "training", "optimizer", "data",   "model", "method",
+    "schedule",   "metrics",  "plugins",   "matrix", "slurm"};
 
 std::string position(const std::string& file, const toml::source_region& s) {
   if (s.begin.line == 0) return file;
@@ -105,8 +108,15 @@ class Resolver {
   std::vector<std::string> errors;
 
   std::string origin(const std::string& path, const toml::source_region& s) {
-    auto it = overrides_.find(path);
-    if (it != overrides_.end()) return it->second;
+    // The longest overridden prefix: a key inside an overridden table came
+    // from that override too.
+    for (std::string p = path;;) {
+      auto it = overrides_.find(p);
+      if (it != overrides_.end()) return it->second;
+      auto dot = p.rfind('.');
+      if (dot == std::string::npos) break;
+      p.resize(dot);
+    }
     return position(file_, s);
   }
 
@@ -435,8 +445,9 @@ ConfigDocument ConfigDocument::from_string(const std::string& text,
   return ConfigDocument(std::move(impl));
 }
 
-void ConfigDocument::apply_override(const std::string& assignment) {
-  const std::string origin = "--set " + assignment;
+void ConfigDocument::apply_override(const std::string& assignment,
+                                    const std::string& where) {
+  const std::string origin = where.empty() ? "--set " + assignment : where;
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw ConfigError(origin + ": expected section.key=value");
@@ -485,6 +496,20 @@ void ConfigDocument::apply_override(const std::string& assignment) {
   parsed.get("v")->visit(
       [&](auto&& node) { table->insert_or_assign(parts.back(), node); });
   impl_->overrides[path] = origin;
+}
+
+const toml::table& ConfigDocumentAccess::root(const ConfigDocument& d) {
+  return d.impl_->root;
+}
+const std::string& ConfigDocumentAccess::source(const ConfigDocument& d) {
+  return d.impl_->source;
+}
+ConfigDocument ConfigDocumentAccess::copy(const ConfigDocument& d) {
+  return ConfigDocument(std::make_unique<ConfigDocument::Impl>(*d.impl_));
+}
+std::string ConfigDocumentAccess::position(const toml::source_region& s,
+                                           const ConfigDocument& d) {
+  return cigl::position(d.impl_->source, s);
 }
 
 std::vector<std::string> ConfigDocument::plugin_paths() const {

@@ -27,6 +27,8 @@ struct ExperimentConfig {
   std::vector<std::string> plugin_paths;  ///< resolved to absolute paths
 };
 
+struct ConfigDocumentAccess;  // the core's own view of the TOML document
+
 /// Parameters of the sections the core owns (no plugin).
 CIGL_API const std::vector<ParamSpec>& experiment_specs();
 CIGL_API const std::vector<ParamSpec>& training_specs();
@@ -46,18 +48,23 @@ class CIGL_API ConfigDocument {
 
   /// Applies `section.key=value` (value in TOML syntax; a bare word is
   /// taken as a string). Throws ConfigError on a malformed assignment.
-  void apply_override(const std::string& assignment);
+  /// `origin` names where it came from in errors (default "--set ...";
+  /// a matrix cell passes the file:line of its `[matrix]` entry).
+  void apply_override(const std::string& assignment,
+                      const std::string& origin = "");
 
   /// `[plugins] paths`, relative entries taken from the config's folder.
   std::vector<std::string> plugin_paths() const;
 
   /// Checks every section against the registry: unknown keys, wrong types,
   /// out-of-range values, unknown plugins. Throws one ConfigError listing
-  /// every problem, one per line.
+  /// every problem, one per line. `[matrix]` and `[slurm]` are left to
+  /// cigl/core/matrix.hpp.
   ExperimentConfig resolve(const Registry& registry) const;
 
  private:
   struct Impl;
+  friend struct ConfigDocumentAccess;
   explicit ConfigDocument(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

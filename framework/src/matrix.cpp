@@ -1,0 +1,587 @@
+#include "cigl/core/matrix.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "cigl/error.hpp"
+#include "config_access.hpp"
+#include "json.hpp"
+#include "toml_value.hpp"
+
+namespace cigl {
+
+// ---------------------------------------------------------------- values
+
+std::string float_text(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buf[40];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+namespace {
+
+bool bare_key(const std::string& key) {
+  return !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+std::string node_toml(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string:
+      return json::quote(*node.value_exact<std::string>());
+    case toml::node_type::integer:
+      return std::to_string(*node.value_exact<std::int64_t>());
+    case toml::node_type::floating_point:
+      return float_text(*node.value_exact<double>());
+    case toml::node_type::boolean:
+      return *node.value_exact<bool>() ? "true" : "false";
+    case toml::node_type::array: {
+      std::string out = "[";
+      const auto& array = *node.as_array();
+      for (std::size_t i = 0; i < array.size(); ++i) {
+        out += (i ? ", " : "") + node_toml(*array.get(i));
+      }
+      return out + "]";
+    }
+    case toml::node_type::table: {
+      std::string out = "{";
+      bool first = true;
+      for (auto&& [key, item] : *node.as_table()) {
+        std::string k(key.str());
+        out += (first ? " " : ", ") + (bare_key(k) ? k : json::quote(k)) +
+               " = " + node_toml(item);
+        first = false;
+      }
+      return out + (first ? "}" : " }");
+    }
+    default: {
+      std::ostringstream s;  // dates and times: toml++ writes them as TOML
+      node.visit([&](auto&& v) { s << v; });
+      return s.str();
+    }
+  }
+}
+
+}  // namespace
+
+MatrixValue matrix_value(const toml::node& node) {
+  MatrixValue v;
+  v.toml = node_toml(node);
+  v.text = v.toml;
+  if (auto s = node.value_exact<std::string>()) {
+    v.is_string = true;
+    v.text = *s;
+  } else if (node.is_number()) {
+    v.is_number = true;
+    v.number = *node.value<double>();
+  }
+  return v;
+}
+
+bool MatrixValue::operator==(const MatrixValue& other) const {
+  if (is_number && other.is_number) return number == other.number;
+  return is_string == other.is_string && toml == other.toml;
+}
+
+namespace {
+void flatten_into(const toml::table& table, const std::string& prefix,
+                  bool tables_nest, std::vector<FlatEntry>& out) {
+  for (auto&& [key, node] : table) {
+    std::string path = prefix.empty() ? std::string(key.str())
+                                      : prefix + "." + std::string(key.str());
+    const bool has_key = path.find('.') != std::string::npos;
+    if (node.is_table() && (tables_nest || !has_key)) {
+      flatten_into(*node.as_table(), path, tables_nest, out);
+    } else {
+      out.push_back({path, &node, key.source()});
+    }
+  }
+}
+
+bool before(const toml::source_region& a, const toml::source_region& b) {
+  if (a.begin.line != b.begin.line) return a.begin.line < b.begin.line;
+  return a.begin.column < b.begin.column;
+}
+}  // namespace
+
+std::vector<FlatEntry> flatten(const toml::table& table, bool tables_nest) {
+  std::vector<FlatEntry> out;
+  flatten_into(table, "", tables_nest, out);
+  // toml++ keeps keys sorted; the file's order is the one users wrote.
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return before(a.node->source(), b.node->source());
+  });
+  return out;
+}
+
+// ------------------------------------------------------------------ cells
+
+const MatrixValue* MatrixCell::find(const std::string& key) const {
+  for (const auto& [k, v] : values) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+std::string MatrixCell::overrides_text() const {
+  std::string out;
+  for (const auto& [k, v] : values) {
+    out += (out.empty() ? "" : " ") + k + "=" + v.toml;
+  }
+  return out;
+}
+
+namespace {
+
+std::string sanitize(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    bool keep =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_';
+    if (keep) {
+      out += c;
+    } else if (!out.empty() && out.back() != '_') {
+      out += '_';
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
+
+// "density" -> "d", "weight_decay" -> "wd"; names of three letters or
+// fewer ("lr") are kept whole.
+std::string key_initials(const std::string& key) {
+  std::string last = key.substr(key.rfind('.') + 1);
+  if (last.size() <= 3) return last;
+  std::string out;
+  bool start = true;
+  for (char c : last) {
+    if (c == '_') {
+      start = true;
+    } else if (start) {
+      out += c;
+      start = false;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string cell_name(std::size_t index, std::size_t cell_count,
+                      const MatrixValues& values) {
+  int width = 3;
+  for (std::size_t n = cell_count > 0 ? cell_count - 1 : 0; n >= 1000;
+       n /= 10) {
+    ++width;
+  }
+  char head[32];
+  std::snprintf(head, sizeof head, "%0*zu", width, index);
+  std::string name = head;
+  for (const auto& [key, value] : values) {
+    std::string piece =
+        value.is_string ? value.text : key_initials(key) + value.text;
+    piece = sanitize(piece);
+    if (!piece.empty()) name += "-" + piece;
+  }
+  if (name.size() > 120) name.resize(120);  // a file name, not an essay
+  return name;
+}
+
+// ----------------------------------------------------------------- expand
+
+bool has_matrix(const ConfigDocument& document) {
+  return ConfigDocumentAccess::root(document).contains("matrix");
+}
+
+namespace {
+
+struct Axis {
+  std::string key;
+  std::vector<MatrixValue> values;
+  std::vector<std::string> origins;
+};
+
+[[noreturn]] void fail_at(const std::string& where, const std::string& path,
+                          const std::string& message) {
+  throw ConfigError(where + ": " + path + ": " + message);
+}
+
+void check_key_path(const std::string& key, const std::string& where,
+                    const std::string& what) {
+  if (key.find('.') == std::string::npos) {
+    fail_at(where, what + "." + key,
+            "a matrix key is a config key path, section.key, e.g. "
+            "\"method.density\"");
+  }
+}
+
+// One `exclude` or `include` entry: key path -> value, in file order.
+std::vector<std::pair<FlatEntry, MatrixValue>> entry_values(
+    const toml::node& node, const std::string& path,
+    const ConfigDocument& doc) {
+  const std::string where = ConfigDocumentAccess::position(node.source(), doc);
+  const toml::table* table = node.as_table();
+  if (!table || table->empty()) {
+    fail_at(where, path,
+            "expected a table of key paths and values, e.g. "
+            "{ \"method.plugin\" = \"dense\" }");
+  }
+  std::vector<std::pair<FlatEntry, MatrixValue>> out;
+  for (const auto& entry : flatten(*table, false)) {
+    check_key_path(entry.path,
+                   ConfigDocumentAccess::position(entry.node->source(), doc),
+                   path);
+    out.emplace_back(entry, matrix_value(*entry.node));
+  }
+  return out;
+}
+
+}  // namespace
+
+Matrix expand_matrix(const ConfigDocument& document) {
+  const toml::table& root = ConfigDocumentAccess::root(document);
+  Matrix matrix;
+  matrix.source = ConfigDocumentAccess::source(document);
+  const toml::node* node = root.get("matrix");
+  if (!node) return matrix;
+  auto pos = [&](const toml::node& n) {
+    return ConfigDocumentAccess::position(n.source(), document);
+  };
+  const toml::table* table = node->as_table();
+  if (!table) {
+    fail_at(pos(*node), "matrix",
+            "expected a table: [matrix] with key path = [values]");
+  }
+
+  std::vector<Axis> axes;
+  const toml::array* exclude = nullptr;
+  const toml::array* include = nullptr;
+  for (const auto& entry : flatten(*table, true)) {
+    const std::string where = pos(*entry.node);
+    if (entry.path == "exclude" || entry.path == "include") {
+      const toml::array* list = entry.node->as_array();
+      if (!list) {
+        fail_at(where, "matrix." + entry.path,
+                "expected a list of tables, e.g. [{ \"method.plugin\" = "
+                "\"dense\" }]");
+      }
+      (entry.path == "exclude" ? exclude : include) = list;
+      continue;
+    }
+    check_key_path(entry.path, where, "matrix");
+    const toml::array* list = entry.node->as_array();
+    if (!list) {
+      fail_at(where, "matrix." + entry.path,
+              "expected a list of values, e.g. [0.05, 0.1]");
+    }
+    if (list->empty()) fail_at(where, "matrix." + entry.path, "empty list");
+    Axis axis{entry.path, {}, {}};
+    // Errors a value causes in a cell point at its key: one line for all
+    // the cells that share it.
+    const std::string key_where =
+        ConfigDocumentAccess::position(entry.key, document);
+    for (const auto& item : *list) {
+      MatrixValue v = matrix_value(item);
+      if (std::find(axis.values.begin(), axis.values.end(), v) !=
+          axis.values.end()) {
+        fail_at(pos(item), "matrix." + entry.path,
+                v.toml + " appears twice in the list");
+      }
+      axis.values.push_back(v);
+      axis.origins.push_back(key_where);
+    }
+    axes.push_back(std::move(axis));
+  }
+  for (const auto& axis : axes) matrix.keys.push_back(axis.key);
+
+  // Exclusion rules, checked against the axes so a typo is an error rather
+  // than a rule that silently removes nothing.
+  std::vector<std::vector<std::pair<std::size_t, MatrixValue>>> rules;
+  if (exclude) {
+    for (std::size_t r = 0; r < exclude->size(); ++r) {
+      const std::string path = "matrix.exclude[" + std::to_string(r) + "]";
+      std::vector<std::pair<std::size_t, MatrixValue>> rule;
+      for (auto& [entry, value] :
+           entry_values(*exclude->get(r), path, document)) {
+        auto axis = std::find_if(axes.begin(), axes.end(), [&](const Axis& a) {
+          return a.key == entry.path;
+        });
+        if (axis == axes.end()) {
+          std::string message = "'" + entry.path + "' is not a matrix key";
+          std::string near = closest_match(entry.path, matrix.keys);
+          if (!near.empty()) message += " (did you mean '" + near + "'?)";
+          fail_at(ConfigDocumentAccess::position(entry.key, document), path,
+                  message);
+        }
+        if (std::find(axis->values.begin(), axis->values.end(), value) ==
+            axis->values.end()) {
+          fail_at(pos(*entry.node), path,
+                  value.toml + " is not one of the values of " + entry.path);
+        }
+        rule.emplace_back(static_cast<std::size_t>(axis - axes.begin()), value);
+      }
+      rules.push_back(std::move(rule));
+    }
+  }
+
+  // The cross product, the last axis varying fastest.
+  std::vector<std::pair<MatrixValues, std::vector<std::string>>> combos;
+  std::size_t total = axes.empty() ? 0 : 1;
+  for (const auto& axis : axes) total *= axis.values.size();
+  std::vector<std::size_t> at(axes.size(), 0);
+  for (std::size_t n = 0; n < total; ++n) {
+    bool excluded = std::any_of(rules.begin(), rules.end(), [&](auto& rule) {
+      return std::all_of(rule.begin(), rule.end(), [&](auto& condition) {
+        return axes[condition.first].values[at[condition.first]] ==
+               condition.second;
+      });
+    });
+    if (excluded) {
+      ++matrix.excluded;
+    } else {
+      MatrixValues values;
+      std::vector<std::string> origins;
+      for (std::size_t a = 0; a < axes.size(); ++a) {
+        values.emplace_back(axes[a].key, axes[a].values[at[a]]);
+        origins.push_back(axes[a].origins[at[a]]);
+      }
+      combos.emplace_back(std::move(values), std::move(origins));
+    }
+    for (std::size_t a = axes.size(); a-- > 0;) {
+      if (++at[a] < axes[a].values.size()) break;
+      at[a] = 0;
+    }
+  }
+
+  if (include) {
+    for (std::size_t i = 0; i < include->size(); ++i) {
+      const std::string path = "matrix.include[" + std::to_string(i) + "]";
+      MatrixValues values;
+      std::vector<std::string> origins;
+      for (auto& [entry, value] :
+           entry_values(*include->get(i), path, document)) {
+        values.emplace_back(entry.path, value);
+        origins.push_back(ConfigDocumentAccess::position(entry.key, document));
+        if (std::find(matrix.keys.begin(), matrix.keys.end(), entry.path) ==
+            matrix.keys.end()) {
+          matrix.keys.push_back(entry.path);
+        }
+      }
+      combos.emplace_back(std::move(values), std::move(origins));
+    }
+  }
+
+  if (combos.empty()) {
+    fail_at(pos(*node), "matrix", "no cells (every combination is excluded)");
+  }
+  for (std::size_t i = 0; i < combos.size(); ++i) {
+    MatrixCell cell;
+    cell.index = i;
+    cell.values = std::move(combos[i].first);
+    cell.origins = std::move(combos[i].second);
+    cell.name = cell_name(i, combos.size(), cell.values);
+    matrix.cells.push_back(std::move(cell));
+  }
+  return matrix;
+}
+
+ConfigDocument cell_document(const ConfigDocument& base,
+                             const MatrixCell& cell) {
+  ConfigDocument doc = ConfigDocumentAccess::copy(base);
+  for (std::size_t i = 0; i < cell.values.size(); ++i) {
+    const auto& [key, value] = cell.values[i];
+    doc.apply_override(key + "=" + value.toml,
+                       i < cell.origins.size() ? cell.origins[i] : "");
+  }
+  doc.apply_override("experiment.name=" + json::quote(cell.name),
+                     "matrix cell " + cell.name);
+  return doc;
+}
+
+std::vector<ExperimentConfig> resolve_cells(const ConfigDocument& base,
+                                            const Matrix& matrix,
+                                            const Registry& registry) {
+  std::vector<ExperimentConfig> configs;
+  // Each distinct problem once, with the cells it concerns.
+  std::vector<std::pair<std::string, std::vector<std::string>>> problems;
+  for (const auto& cell : matrix.cells) {
+    try {
+      configs.push_back(cell_document(base, cell).resolve(registry));
+    } catch (const ConfigError& e) {
+      std::stringstream lines(e.what());
+      for (std::string line; std::getline(lines, line);) {
+        auto it = std::find_if(problems.begin(), problems.end(),
+                               [&](const auto& p) { return p.first == line; });
+        if (it == problems.end()) {
+          problems.push_back({line, {}});
+          it = problems.end() - 1;
+        }
+        it->second.push_back(cell.name);
+      }
+    }
+  }
+  if (problems.empty()) return configs;
+  std::string message;
+  for (const auto& [line, cells] : problems) {
+    message += (message.empty() ? "" : "\n") + line;
+    if (cells.size() == matrix.cells.size()) continue;
+    message += " (in cell" + std::string(cells.size() > 1 ? "s " : " ");
+    for (std::size_t i = 0; i < cells.size() && i < 4; ++i) {
+      message += (i ? ", " : "") + cells[i];
+    }
+    if (cells.size() > 4) {
+      message += " and " + std::to_string(cells.size() - 4) + " more";
+    }
+    message += ")";
+  }
+  throw ConfigError(message);
+}
+
+std::string config_fingerprint(const ExperimentConfig& config) {
+  ExperimentConfig copy = config;
+  copy.source.clear();  // the same config read from another path
+  const std::string text = to_toml(copy);
+  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx",
+                static_cast<unsigned long long>(hash));
+  return buf;
+}
+
+// ------------------------------------------------------------------ slurm
+
+SlurmOptions slurm_options(const ConfigDocument& document) {
+  SlurmOptions options;
+  const toml::node* node = ConfigDocumentAccess::root(document).get("slurm");
+  if (!node) return options;
+  auto pos = [&](const toml::node& n) {
+    return ConfigDocumentAccess::position(n.source(), document);
+  };
+  const toml::table* table = node->as_table();
+  if (!table) fail_at(pos(*node), "slurm", "expected a table");
+  const std::vector<std::string> known = {
+      "partition",     "time",         "mem",   "account", "gpus",
+      "cpus_per_task", "max_parallel", "setup", "extra"};
+  for (auto&& [key, item] : *table) {
+    const std::string name(key.str());
+    const std::string path = "slurm." + name;
+    const std::string where = pos(item);
+    auto string_list = [&](std::vector<std::string>& out) {
+      if (auto s = item.value_exact<std::string>()) {
+        out.push_back(*s);
+        return;
+      }
+      const toml::array* list = item.as_array();
+      if (list) {
+        for (const auto& element : *list) {
+          auto s = element.value_exact<std::string>();
+          if (!s) break;
+          out.push_back(*s);
+        }
+      }
+      if (!list || out.size() != list->size()) {
+        fail_at(where, path, "expected a list of strings");
+      }
+    };
+    auto count = [&](std::int64_t& out) {
+      auto v = item.value_exact<std::int64_t>();
+      if (!v || *v < 0) fail_at(where, path, "expected an integer >= 0");
+      out = *v;
+    };
+    auto text = [&](std::string& out) {
+      auto v = item.value_exact<std::string>();
+      if (!v) fail_at(where, path, "expected a string");
+      out = *v;
+    };
+    if (name == "partition") {
+      text(options.partition);
+    } else if (name == "time") {
+      text(options.time);
+    } else if (name == "mem") {
+      text(options.mem);
+    } else if (name == "account") {
+      text(options.account);
+    } else if (name == "gpus") {
+      count(options.gpus);
+    } else if (name == "cpus_per_task") {
+      count(options.cpus_per_task);
+    } else if (name == "max_parallel") {
+      count(options.max_parallel);
+    } else if (name == "setup") {
+      string_list(options.setup);
+    } else if (name == "extra") {
+      string_list(options.extra);
+    } else {
+      std::string message = "unknown key";
+      std::string near = closest_match(name, known);
+      if (!near.empty()) message += " (did you mean '" + near + "'?)";
+      fail_at(ConfigDocumentAccess::position(key.source(), document), path,
+              message);
+    }
+  }
+  return options;
+}
+
+std::string shell_quote(const std::string& word) {
+  const bool plain =
+      !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string("_./=:,@%+-").find(c) != std::string::npos;
+      });
+  if (plain) return word;
+  std::string out = "'";
+  for (char c : word)
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string slurm_script(const SlurmJob& job, const SlurmOptions& options) {
+  std::ostringstream s;
+  s << "#!/bin/bash\n"
+    << "# One Slurm array task per matrix cell; every task records its cell "
+       "in\n# "
+    << job.matrix_root << "/results.sqlite.\n"
+    << "# Written by cigl-run --emit-slurm. Submit: sbatch <this file>\n"
+    << "#SBATCH --job-name=" << job.job_name << "\n"
+    << "#SBATCH --array=0-" << (job.cells > 0 ? job.cells - 1 : 0);
+  if (options.max_parallel > 0) s << "%" << options.max_parallel;
+  s << "\n#SBATCH --output=" << job.matrix_root << "/slurm/%A_%a.out\n";
+  if (!options.partition.empty())
+    s << "#SBATCH --partition=" << options.partition << "\n";
+  if (!options.account.empty())
+    s << "#SBATCH --account=" << options.account << "\n";
+  if (!options.time.empty()) s << "#SBATCH --time=" << options.time << "\n";
+  if (options.gpus > 0) s << "#SBATCH --gpus=" << options.gpus << "\n";
+  if (options.cpus_per_task > 0)
+    s << "#SBATCH --cpus-per-task=" << options.cpus_per_task << "\n";
+  if (!options.mem.empty()) s << "#SBATCH --mem=" << options.mem << "\n";
+  for (const auto& extra : options.extra) s << "#SBATCH " << extra << "\n";
+  s << "\nset -euo pipefail\n"
+    << "# output_dir in the config is relative to this folder\n"
+    << "cd " << shell_quote(job.workdir) << "\n";
+  for (const auto& line : options.setup) s << line << "\n";
+  s << "exec";
+  for (const auto& word : job.command) s << " " << shell_quote(word);
+  s << " \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\""
+    << " --cell \"$SLURM_ARRAY_TASK_ID\"\n";
+  return s.str();
+}
+
+}  // namespace cigl

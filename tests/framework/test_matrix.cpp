@@ -1,0 +1,334 @@
+// Matrix expansion and cell names, the regression check's pass/fail logic,
+// and the Slurm script.
+#include <gtest/gtest.h>
+
+#include "cigl/core/check.hpp"
+#include "cigl/core/matrix.hpp"
+#include "cigl/error.hpp"
+#include "test_support.hpp"
+
+namespace cigl {
+namespace {
+
+std::vector<std::string> names(const Matrix& m) {
+  std::vector<std::string> out;
+  for (const auto& c : m.cells) out.push_back(c.name);
+  return out;
+}
+
+std::string config_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no ConfigError)";
+}
+
+TEST(MatrixExpansion, CrossProductInFileOrderLastKeyFastest) {
+  auto doc = ConfigDocument::from_string(R"(
+[matrix]
+"method.plugin" = ["rigl", "cigl"]
+"method.density" = [0.05, 0.1]
+experiment.seed = [0, 1]
+)",
+                                         "m.toml");
+  Matrix m = expand_matrix(doc);
+  EXPECT_EQ(m.keys, (std::vector<std::string>{"method.plugin", "method.density",
+                                              "experiment.seed"}));
+  EXPECT_EQ(names(m),
+            (std::vector<std::string>{"000-rigl-d0.05-s0", "001-rigl-d0.05-s1",
+                                      "002-rigl-d0.1-s0", "003-rigl-d0.1-s1",
+                                      "004-cigl-d0.05-s0", "005-cigl-d0.05-s1",
+                                      "006-cigl-d0.1-s0", "007-cigl-d0.1-s1"}));
+  EXPECT_EQ(m.cells[6].overrides_text(),
+            "method.plugin=\"cigl\" method.density=0.1 experiment.seed=0");
+  EXPECT_EQ(m.cells[6].origins[1], "m.toml:4:1");  // its key
+}
+
+TEST(MatrixExpansion, NamesAreSanitisedAndWidenWithTheCount) {
+  MatrixValues values = {
+      {"optimizer.weight_decay", MatrixValue{"0.0005", "0.0005", true}},
+      {"optimizer.lr", MatrixValue{"0.1", "0.1", true}},
+      {"model.hidden", MatrixValue{"[300, 100]", "[300, 100]"}},
+      {"data.root", MatrixValue{"\"/a b/c\"", "/a b/c", false, true}}};
+  EXPECT_EQ(cell_name(7, 20, values), "007-wd0.0005-lr0.1-h_300_100-a_b_c");
+  EXPECT_EQ(cell_name(7, 20000, {}), "00007");
+}
+
+TEST(MatrixExpansion, ExcludeRemovesMatchingCellsAndIncludeAddsCells) {
+  auto doc = ConfigDocument::from_string(R"(
+[matrix]
+"method.plugin" = ["static", "rigl"]
+"method.density" = [0.05, 0.2]
+exclude = [{ "method.plugin" = "rigl", "method.density" = 0.2 }]
+include = [{ "method.plugin" = "dense" }]
+)",
+                                         "m.toml");
+  Matrix m = expand_matrix(doc);
+  EXPECT_EQ(m.excluded, 1u);
+  EXPECT_EQ(names(m),
+            (std::vector<std::string>{"000-static-d0.05", "001-static-d0.2",
+                                      "002-rigl-d0.05", "003-dense"}));
+  EXPECT_EQ(m.cells[3].find("method.density"), nullptr);
+}
+
+TEST(MatrixExpansion, MalformedTablesAreErrorsWithFileAndLine) {
+  auto expand = [](const std::string& text) {
+    return config_error(
+        [&] { expand_matrix(ConfigDocument::from_string(text, "m.toml")); });
+  };
+  EXPECT_EQ(expand("[matrix]\n\"method.density\" = 0.1\n"),
+            "m.toml:2:20: matrix.method.density: expected a list of values, "
+            "e.g. [0.05, 0.1]");
+  EXPECT_EQ(expand("[matrix]\nseed = [0, 1]\n"),
+            "m.toml:2:8: matrix.seed: a matrix key is a config key path, "
+            "section.key, e.g. \"method.density\"");
+  EXPECT_EQ(expand("[matrix]\n\"method.density\" = [0.1, 0.1]\n"),
+            "m.toml:2:26: matrix.method.density: 0.1 appears twice in the "
+            "list");
+  EXPECT_EQ(expand("[matrix]\n\"method.density\" = [0.1]\n"
+                   "exclude = [{ \"method.densty\" = 0.1 }]\n"),
+            "m.toml:3:14: matrix.exclude[0]: 'method.densty' is not a matrix "
+            "key (did you mean 'method.density'?)");
+  EXPECT_EQ(expand("[matrix]\n\"method.density\" = [0.1]\n"
+                   "exclude = [{ \"method.density\" = 0.3 }]\n"),
+            "m.toml:3:33: matrix.exclude[0]: 0.3 is not one of the values of "
+            "method.density");
+}
+
+TEST(MatrixExpansion, BadKeyOrValueIsReportedLikeABadSetAtItsLine) {
+  auto& registry = test::bundled_registry();
+  auto doc = ConfigDocument::from_string(R"([method]
+plugin = "static"
+
+[matrix]
+"method.densty" = [0.1, 0.2]
+)",
+                                         "m.toml");
+  Matrix m = expand_matrix(doc);
+  EXPECT_EQ(config_error([&] { resolve_cells(doc, m, registry); }),
+            "m.toml:5:1: method.densty: unknown key (did you mean "
+            "'density'?)");
+
+  // A value only some cells reject names those cells.
+  auto doc2 = ConfigDocument::from_string(R"([method]
+plugin = "static"
+
+[matrix]
+"method.density" = [0.1, 1.5]
+)",
+                                          "m.toml");
+  EXPECT_EQ(
+      config_error([&] { resolve_cells(doc2, expand_matrix(doc2), registry); }),
+      "m.toml:5:1: method.density: 1.5 is out of range (expected (0, "
+      "1]) (in cell 001-d1.5)");
+}
+
+TEST(MatrixExpansion, CellsGetTheirNameAndResolveLikeSetOverrides) {
+  auto& registry = test::bundled_registry();
+  auto doc = ConfigDocument::from_string(R"([experiment]
+name = "study"
+[matrix]
+"method.plugin" = ["static", "rigl"]
+"method.density" = [0.25]
+)",
+                                         "m.toml");
+  Matrix m = expand_matrix(doc);
+  auto configs = resolve_cells(doc, m, registry);
+  ASSERT_EQ(configs.size(), 2u);
+  EXPECT_EQ(configs[1].experiment.string("name"), "001-rigl-d0.25");
+  EXPECT_EQ(configs[1].method.plugin, "rigl");
+  EXPECT_DOUBLE_EQ(configs[1].method.params.number("density"), 0.25);
+  EXPECT_NE(config_fingerprint(configs[0]), config_fingerprint(configs[1]));
+  // The same config read again has the same fingerprint.
+  auto again = resolve_cells(doc, m, registry);
+  EXPECT_EQ(config_fingerprint(configs[1]), config_fingerprint(again[1]));
+}
+
+// ---------------------------------------------------------------- check
+
+MatrixValue number(double v) {
+  MatrixValue m;
+  m.is_number = true;
+  m.number = v;
+  m.toml = m.text = std::to_string(v);
+  return m;
+}
+MatrixValue word(const std::string& s) {
+  MatrixValue m;
+  m.is_string = true;
+  m.text = s;
+  m.toml = "\"" + s + "\"";
+  return m;
+}
+
+CellResult cell(std::size_t i, const std::string& method, double density,
+                const std::string& status, double accuracy, double ece) {
+  CellResult c;
+  c.index = i;
+  c.name = std::to_string(i) + "-" + method;
+  c.values = {{"method.plugin", word(method)},
+              {"method.density", number(density)}};
+  c.status = status;
+  if (status == "done") c.metrics = {{"accuracy", accuracy}, {"ece", ece}};
+  return c;
+}
+
+const std::vector<std::string> kKeys = {"method.plugin", "method.density"};
+
+const CheckRow* row(const CheckReport& r, const std::string& cell,
+                    const std::string& metric) {
+  for (const auto& x : r.rows) {
+    if (x.cell == cell && x.metric == metric) return &x;
+  }
+  return nullptr;
+}
+
+TEST(RegressionCheck, RangesAreInclusiveAndEachBoundCanFail) {
+  auto b = Baselines::from_string(R"(
+[[baseline]]
+match = { "method.plugin" = "rigl" }
+accuracy = { min = 0.80 }
+ece = { max = 0.05 }
+)",
+                                  "b.toml");
+  auto report = check_results(b,
+                              {cell(0, "rigl", 0.1, "done", 0.80, 0.05),
+                               cell(1, "rigl", 0.2, "done", 0.7999, 0.01),
+                               cell(2, "rigl", 0.3, "done", 0.9, 0.0501)},
+                              kKeys);
+  ASSERT_EQ(report.rows.size(), 6u);
+  EXPECT_EQ(row(report, "0-rigl", "accuracy")->result, CheckRow::Result::pass);
+  EXPECT_EQ(row(report, "0-rigl", "ece")->result, CheckRow::Result::pass);
+  EXPECT_EQ(row(report, "1-rigl", "accuracy")->result, CheckRow::Result::fail);
+  EXPECT_EQ(row(report, "1-rigl", "ece")->result, CheckRow::Result::pass);
+  EXPECT_EQ(row(report, "2-rigl", "ece")->result, CheckRow::Result::fail);
+  EXPECT_EQ(report.passed, 4u);
+  EXPECT_EQ(report.failed, 2u);
+  EXPECT_FALSE(report.ok(true));
+  const std::string table = check_table(report);
+  EXPECT_NE(table.find("1-rigl  accuracy  0.7999      >= 0.8   FAIL"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("2-rigl  ece       0.0501      <= 0.05  FAIL"),
+            std::string::npos)
+      << table;
+}
+
+TEST(RegressionCheck, MatchSelectsByValueAndMissingKeysMatchEverything) {
+  auto b = Baselines::from_string(R"(
+[[baseline]]
+match = { "method.plugin" = "rigl", "method.density" = 0.1 }
+accuracy = { min = 0.85, max = 0.95 }
+
+[[baseline]]
+ece = { max = 0.1 }
+)",
+                                  "b.toml");
+  auto report = check_results(b,
+                              {cell(0, "rigl", 0.1, "done", 0.86, 0.02),
+                               cell(1, "rigl", 0.2, "done", 0.10, 0.02),
+                               cell(2, "cigl", 0.1, "done", 0.10, 0.02)},
+                              kKeys);
+  // Only cell 0 has an accuracy row; every cell has the ece row.
+  EXPECT_NE(row(report, "0-rigl", "accuracy"), nullptr);
+  EXPECT_EQ(row(report, "1-rigl", "accuracy"), nullptr);
+  EXPECT_EQ(row(report, "2-cigl", "accuracy"), nullptr);
+  EXPECT_EQ(report.passed, 4u);
+  EXPECT_TRUE(report.ok(false));
+  EXPECT_EQ(row(report, "0-rigl", "accuracy")->range, "[0.85, 0.95]");
+}
+
+TEST(RegressionCheck, UnmatchedFailedAndIncompleteCellsAreReported) {
+  auto b = Baselines::from_string(R"(
+[[baseline]]
+match = { "method.plugin" = "rigl" }
+accuracy = { min = 0.5 }
+nll = { max = 1.0 }
+)",
+                                  "b.toml");
+  auto failed = cell(1, "rigl", 0.1, "failed", 0, 0);
+  failed.error = "non-finite logits";
+  auto report = check_results(b,
+                              {cell(0, "cigl", 0.1, "done", 0.9, 0.01), failed,
+                               cell(2, "rigl", 0.1, "done", 0.9, 0.01)},
+                              kKeys);
+  EXPECT_EQ(row(report, "0-cigl", "-")->result, CheckRow::Result::unchecked);
+  EXPECT_EQ(row(report, "1-rigl", "-")->result, CheckRow::Result::fail);
+  EXPECT_EQ(row(report, "1-rigl", "-")->note, "failed: non-finite logits");
+  // A metric the cell does not have fails rather than passing silently.
+  EXPECT_EQ(row(report, "2-rigl", "nll")->result, CheckRow::Result::fail);
+  EXPECT_EQ(report.unchecked, 1u);
+  EXPECT_EQ(report.failed, 2u);
+
+  auto only_unchecked =
+      check_results(b, {cell(0, "cigl", 0.1, "done", 0.9, 0.01)}, kKeys);
+  EXPECT_FALSE(only_unchecked.ok(false));
+  EXPECT_TRUE(only_unchecked.ok(true));  // --allow-unchecked
+}
+
+TEST(RegressionCheck, MalformedBaselinesAreErrorsWithFileAndLine) {
+  auto check = [](const std::string& text) {
+    return config_error([&] {
+      check_results(Baselines::from_string(text, "b.toml"), {}, kKeys);
+    });
+  };
+  EXPECT_EQ(check("[[baseline]]\nmatch = { \"method.plugn\" = \"rigl\" }\n"),
+            "b.toml:2:11: match: 'method.plugn' is not a matrix key (did you "
+            "mean 'method.plugin'?)");
+  EXPECT_EQ(check("[[baseline]]\naccuracy = 0.8\n"),
+            "b.toml:2:12: baseline[0].accuracy: expected a range like "
+            "{ min = 0.8 } or { min = 0.8, max = 0.9 }");
+  EXPECT_EQ(check("[[baseline]]\naccuracy = { min = 0.9, max = 0.8 }\n"),
+            "b.toml:2:12: baseline[0].accuracy: min is above max");
+  EXPECT_EQ(check("[[baseline]]\naccuracy = { minimum = 0.9 }\n"),
+            "b.toml:2:14: baseline[0].accuracy.minimum: unknown key (a range "
+            "has min and max)");
+}
+
+// ---------------------------------------------------------------- slurm
+
+TEST(SlurmScript, ArrayCoversEveryCellAndEachTaskRunsItsCell) {
+  auto doc = ConfigDocument::from_string(R"(
+[slurm]
+partition = "gpu"
+time = "02:00:00"
+gpus = 1
+cpus_per_task = 8
+max_parallel = 4
+setup = ["module load cuda"]
+)",
+                                         "m.toml");
+  SlurmJob job;
+  job.job_name = "study";
+  job.cells = 15;
+  job.matrix_root = "/data/runs/study";
+  job.workdir = "/home/me/exp";
+  job.command = {"/opt/cigl/bin/cigl-run", "--config", "/home/me/exp/m.toml",
+                 "--set", "training.epochs=5"};
+  const std::string script = slurm_script(job, slurm_options(doc));
+  EXPECT_EQ(script.rfind("#!/bin/bash\n", 0), 0u);
+  for (const char* line :
+       {"#SBATCH --array=0-14%4\n", "#SBATCH --partition=gpu\n",
+        "#SBATCH --time=02:00:00\n", "#SBATCH --gpus=1\n",
+        "#SBATCH --cpus-per-task=8\n",
+        "#SBATCH --output=/data/runs/study/slurm/%A_%a.out\n",
+        "cd /home/me/exp\nmodule load cuda\n",
+        "exec /opt/cigl/bin/cigl-run --config /home/me/exp/m.toml --set "
+        "training.epochs=5 \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\" "
+        "--cell \"$SLURM_ARRAY_TASK_ID\"\n"}) {
+    EXPECT_NE(script.find(line), std::string::npos) << line << "\n" << script;
+  }
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+
+  EXPECT_EQ(config_error([] {
+              slurm_options(ConfigDocument::from_string(
+                  "[slurm]\npartiton = \"gpu\"\n", "m.toml"));
+            }),
+            "m.toml:2:1: slurm.partiton: unknown key (did you mean "
+            "'partition'?)");
+}
+
+}  // namespace
+}  // namespace cigl

@@ -1,0 +1,237 @@
+// The results index: resume semantics, concurrent writers, and a matrix
+// resumed through cigl-run after one of its cells was killed.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "cigl/core/results_index.hpp"
+#include "test_support.hpp"
+
+namespace cigl {
+namespace {
+
+CellIdentity identity(std::int64_t i, const std::string& fingerprint = "f") {
+  return {i, "cell" + std::to_string(i), "{}", fingerprint};
+}
+
+// A pid that certainly belonged to a process which has exited.
+std::int64_t dead_pid() {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+TEST(ResultsIndex, DoneCellsAreSkippedFailedAndDeadOnesRetried) {
+  test::TempDir dir("index-resume");
+  ResultsIndex index(dir.file("results.sqlite"));
+  index.add_missing({identity(0), identity(1), identity(2), identity(3)});
+  const std::string host = host_name();
+  const auto me = static_cast<std::int64_t>(getpid());
+
+  ASSERT_TRUE(index.claim(identity(0), me, host));
+  index.finish(0, {{"accuracy", 0.9}, {"ece", 0.02}}, "runs/x", 3.5);
+  ASSERT_TRUE(index.claim(identity(1), me, host));
+  index.fail(1, "boom", 1.0);
+  index.start(identity(2), dead_pid(), host, true);  // killed mid-run
+  ASSERT_TRUE(index.claim(identity(3), me, host));   // alive: this process
+
+  EXPECT_FALSE(index.claim(identity(0), me, host)) << "done: skipped";
+  EXPECT_TRUE(index.claim(identity(1), me, host)) << "failed: retried";
+  EXPECT_TRUE(index.claim(identity(2), me, host)) << "dead: retried";
+  EXPECT_FALSE(index.claim(identity(3), me, host)) << "live: left alone";
+  // The same cell under a changed config is stale and runs again.
+  EXPECT_TRUE(index.claim(identity(0, "changed"), me, host));
+
+  auto rows = index.all();
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].attempts, 2);
+  EXPECT_EQ(rows[0].status, CellStatus::running);
+  EXPECT_EQ(rows[0].fingerprint, "changed");
+  EXPECT_TRUE(rows[0].metrics.empty()) << "a new attempt clears the result";
+  EXPECT_EQ(rows[1].attempts, 2);
+  EXPECT_EQ(rows[1].error, "");
+  EXPECT_EQ(rows[2].attempts, 2);
+  EXPECT_EQ(rows[3].attempts, 1);
+
+  index.finish(0, {{"accuracy", 0.75}, {"density", 0.1}}, "runs/y", 2);
+  auto row = index.get(0);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->status, CellStatus::done);
+  ASSERT_NE(row->metric("accuracy"), nullptr);
+  EXPECT_DOUBLE_EQ(*row->metric("accuracy"), 0.75);
+  EXPECT_EQ(row->run_dir, "runs/y");
+  EXPECT_EQ(row->host, host);
+}
+
+TEST(ResultsIndex, StaleHeartbeatOnAnotherHostCountsAsDead) {
+  CellRecord r;
+  r.status = CellStatus::running;
+  r.host = "elsewhere";
+  r.pid = 1;
+  r.heartbeat = 1000;
+  EXPECT_TRUE(running_alive(r, "here", 1000 + kStaleSeconds - 1));
+  EXPECT_FALSE(running_alive(r, "here", 1000 + kStaleSeconds + 1));
+  EXPECT_TRUE(needs_run(r, "f", "here", 1000 + kStaleSeconds + 1));
+}
+
+TEST(ResultsIndex, ConcurrentWritersLoseNothing) {
+  test::TempDir dir("index-concurrent");
+  const std::string path = dir.file("results.sqlite");
+  constexpr int kWriters = 4, kRowsEach = 5, kRounds = 40;
+  {
+    ResultsIndex index(path);
+    std::vector<CellIdentity> cells;
+    for (int i = 0; i < kWriters * kRowsEach; ++i) cells.push_back(identity(i));
+    index.add_missing(cells);
+  }  // closed before fork: a connection must not cross a fork
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWriters; ++w) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int code = 0;
+      try {
+        ResultsIndex index(path);
+        for (int round = 0; round < kRounds; ++round) {
+          for (int k = 0; k < kRowsEach; ++k) {
+            const int i = w * kRowsEach + k;
+            index.start(identity(i), getpid(), host_name(), true);
+            index.heartbeat(i);
+            index.finish(i, {{"accuracy", i / 100.0}, {"round", round + 0.0}},
+                         "d", 0.1);
+          }
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "writer %d: %s\n", w, e.what());
+        code = 1;
+      }
+      _exit(code);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "a writer failed (see its message above)";
+  }
+  ResultsIndex index(path);
+  auto rows = index.all();
+  ASSERT_EQ(rows.size(), static_cast<std::size_t>(kWriters * kRowsEach));
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.status, CellStatus::done) << r.name;
+    EXPECT_EQ(r.attempts, kRounds) << r.name;
+    ASSERT_NE(r.metric("accuracy"), nullptr);
+    EXPECT_DOUBLE_EQ(*r.metric("accuracy"), r.index / 100.0);
+    EXPECT_DOUBLE_EQ(*r.metric("round"), kRounds - 1.0);
+  }
+}
+
+// ------------------------------------------------ resume through cigl-run
+
+struct Output {
+  int code = -1;
+  std::string text;
+};
+
+Output cigl_run(const std::string& args) {
+  std::string command =
+      "CIGL_PLUGIN_PATH= " CIGL_TEST_RUN_BINARY " " + args + " 2>&1";
+  Output out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return out;
+  char buffer[4096];
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+    out.text.append(buffer, n);
+  }
+  int status = pclose(pipe);
+  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return out;
+}
+
+TEST(MatrixRun, ResumesAfterAKilledCellRunningOnlyThatCell) {
+  test::TempDir dir("matrix-resume");
+  const std::string config = dir.file("m.toml");
+  // Cell 1 trains longer, so it can be killed while it runs.
+  test::write_file(config, R"([experiment]
+name = "m"
+output_dir = ")" + dir.path().string() +
+                               R"("
+threads = 1
+[data]
+train_limit = 1000
+test_limit = 200
+[model]
+hidden = [32]
+[[metrics]]
+plugin = "accuracy"
+[matrix]
+"training.epochs" = [1, 40]
+)");
+  const std::string root = dir.file("m");
+
+  // Cell 1 alone, killed (SIGKILL: no chance to record anything) once the
+  // index shows it running.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(CIGL_TEST_RUN_BINARY, CIGL_TEST_RUN_BINARY, "--config",
+          config.c_str(), "--cell", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool running = false;
+  for (int i = 0; i < 3000 && !running; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!std::filesystem::exists(root + "/results.sqlite")) continue;
+    auto row = ResultsIndex(root + "/results.sqlite").get(1);
+    running = row && row->status == CellStatus::running && row->pid == pid;
+  }
+  ASSERT_TRUE(running) << "cell 1 never showed as running";
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "cell 1 finished before it was killed";
+
+  // The whole matrix: cell 0 runs, cell 1 (dead) runs again.
+  Output first = cigl_run("--config " + config);
+  ASSERT_EQ(first.code, 0) << first.text;
+  {
+    ResultsIndex index(root + "/results.sqlite");
+    auto rows = index.all();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].status, CellStatus::done);
+    EXPECT_EQ(rows[1].status, CellStatus::done);
+    EXPECT_EQ(rows[0].attempts, 1);
+    EXPECT_EQ(rows[1].attempts, 2) << "killed once, then run to the end";
+  }
+  EXPECT_TRUE(std::filesystem::exists(root + "/cells/001-e40/metrics.json"));
+
+  // Again: nothing left to run.
+  Output second = cigl_run("--config " + config);
+  ASSERT_EQ(second.code, 0) << second.text;
+  EXPECT_NE(second.text.find("skip   000-e1: done already"), std::string::npos)
+      << second.text;
+  EXPECT_NE(second.text.find("skip   001-e40: done already"), std::string::npos)
+      << second.text;
+  EXPECT_NE(second.text.find("0 to run"), std::string::npos) << second.text;
+
+  // The CSV has one row per cell with its matrix value and metrics.
+  Output csv = cigl_run("--config " + config + " --export csv");
+  ASSERT_EQ(csv.code, 0) << csv.text;
+  const std::string table = test::read_file(root + "/results.csv");
+  EXPECT_EQ(table.rfind("index,name,status,training.epochs,accuracy,density,"
+                        "steps,train_seconds,seconds,attempts,",
+                        0),
+            0u)
+      << table;
+  EXPECT_NE(table.find("\n1,001-e40,done,40,"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace cigl
