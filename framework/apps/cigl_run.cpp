@@ -117,6 +117,10 @@ int run_matrix_command(const po::variables_map& vm,
   }
   const cigl::MatrixSetup setup =
       cigl::prepare_matrix(document, config_path, registry, root);
+  if (baselines) {
+    // With no cells this only checks the match keys against the matrix.
+    cigl::check_results(*baselines, {}, setup.matrix.keys);
+  }
   const int threads = vm.count("threads") ? vm["threads"].as<int>() : 0;
 
   if (vm.count("cell")) {

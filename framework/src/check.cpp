@@ -266,9 +266,9 @@ std::string check_table(const CheckReport& report) {
     out += "\n";
   }
   out += "check: " + std::to_string(report.cells) + " cells, " +
-         std::to_string(report.passed) + " passed, " +
+         std::to_string(report.passed) + " checks passed, " +
          std::to_string(report.failed) + " failed, " +
-         std::to_string(report.unchecked) + " unchecked\n";
+         std::to_string(report.unchecked) + " cells unchecked\n";
   return out;
 }
 

@@ -144,7 +144,7 @@ class Heartbeat {
                                  [this] { return stopping_; })) {
             try {
               ResultsIndex(path).heartbeat(index);
-            } catch (const std::exception&) {
+            } catch (...) {  // nothing may escape a thread
               // A missed beat only matters after kStaleSeconds of them.
             }
           }
@@ -190,13 +190,21 @@ bool run_cell(const MatrixSetup& setup, std::size_t cell,
   // starts this process.
   const bool claimed = row && row->status == CellStatus::running &&
                        row->host == host && row->pid == ::getppid();
-  if (row && !claimed && row->pid != pid &&
-      running_alive(*row, host, unix_now())) {
-    out << "cell " << identity.name << " is running in process " << row->pid
-        << " on " << row->host << "; not started twice\n";
+  if (claimed && row->fingerprint != identity.fingerprint) {
+    // The parent expanded the file as it was; it has been edited since.
+    throw ConfigError("cell " + std::to_string(cell) + ": " +
+                      setup.config_path +
+                      " changed since this matrix run started; cell not "
+                      "run (re-run the matrix to pick up the change)");
+  }
+  if (claimed) {
+    index.start(identity, pid, host, false);
+  } else if (!index.claim(identity, pid, host)) {
+    // In one transaction: another process holds (or just finished) it.
+    out << "cell " << identity.name
+        << " is running or done in another process; not started twice\n";
     return false;
   }
-  index.start(identity, pid, host, !claimed);
 
   const auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] {
@@ -279,7 +287,17 @@ std::size_t run_matrix(const MatrixSetup& setup,
     const std::string dir = setup.cell_dir(i);
     fs::create_directories(dir);
     if (!index.claim(setup.identities[i], ::getpid(), host)) {
-      log << "skip   " << cells[i].name << ": taken by another process\n";
+      // Another process got there first: done by now, or still running
+      // (then this run does not count as complete).
+      const auto row = index.get(setup.identities[i].index);
+      if (row && row->status == CellStatus::done &&
+          row->fingerprint == setup.identities[i].fingerprint) {
+        ++done_before;
+        log << "skip   " << cells[i].name << ": done by another process\n";
+      } else {
+        ++busy;
+        log << "busy   " << cells[i].name << ": taken by another process\n";
+      }
       return false;
     }
     std::vector<std::string> args = {options.executable, "--config",

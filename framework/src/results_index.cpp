@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -228,7 +229,10 @@ ResultsIndex::ResultsIndex(const std::string& path, Journal journal)
   sqlite3_busy_timeout(impl_->db, 10000);
   try {
     const char* mode = nullptr;
-    if (journal == Journal::rollback) {
+    // Inside a Slurm job a new index may be shared by tasks on several
+    // nodes: never WAL there, even if it was deleted since --emit-slurm.
+    if (journal == Journal::rollback ||
+        (!existed && std::getenv("SLURM_JOB_ID") != nullptr)) {
       mode = "PRAGMA journal_mode=DELETE";
     } else if (!existed) {
       mode = "PRAGMA journal_mode=WAL";
@@ -244,6 +248,9 @@ ResultsIndex::ResultsIndex(const std::string& path, Journal journal)
     }
     impl_->exec("PRAGMA synchronous=NORMAL");
     impl_->write([&] { impl_->exec(kSchema); });
+  } catch (const Impl::Busy&) {
+    sqlite3_close(impl_->db);
+    throw Error(path + ": the results index stayed locked");
   } catch (...) {
     sqlite3_close(impl_->db);
     throw;
@@ -317,7 +324,8 @@ std::vector<CellRecord> ResultsIndex::all() const {
     while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_row(s));
     if (rc == SQLITE_DONE) return out;
     if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 20) {
-      impl_->check(rc == SQLITE_BUSY ? SQLITE_ERROR : rc, "read");
+      impl_->check(rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? SQLITE_ERROR : rc,
+                   "read");
       throw Error(path_ + ": the results index stayed locked");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

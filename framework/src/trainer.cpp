@@ -55,6 +55,7 @@ struct Trainer::Impl {
   DataSplit train, validation, test;
   std::shared_ptr<Dataset> dataset;
   DatasetInfo info;
+  bool timetable_known = true;  // false: --inspect of an unsized dataset
   std::shared_ptr<Model> model;
   std::unique_ptr<torch::optim::SGD> optimizer;
   std::shared_ptr<Schedule> schedule;
@@ -93,8 +94,9 @@ struct Trainer::Impl {
       const std::int64_t n = info.train_examples;
       const auto n_val = static_cast<std::int64_t>(
           std::floor(t.number("validation_fraction") * static_cast<double>(n)));
+      timetable_known = n - n_val > 0;
       steps_per_epoch =
-          n - n_val > 0 ? (n - n_val + batch_size - 1) / batch_size : 1;
+          timetable_known ? (n - n_val + batch_size - 1) / batch_size : 1;
       build_model_and_method(info);
       return;
     }
@@ -400,7 +402,9 @@ const Method& Trainer::method() const { return *impl_->method; }
 CostReport Trainer::costs(FlopsConvention convention) const {
   auto report =
       measure_costs(*impl_->model, impl_->info.input_shape, convention);
-  add_training_costs(report, *impl_->method, impl_->context, impl_->batch_size);
+  TrainContext context = impl_->context;
+  if (!impl_->timetable_known) context.total_steps = 0;  // not counted
+  add_training_costs(report, *impl_->method, context, impl_->batch_size);
   return report;
 }
 double Trainer::density() const { return impl_->density(); }

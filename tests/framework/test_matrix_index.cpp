@@ -155,6 +155,49 @@ Output cigl_run(const std::string& args) {
   return out;
 }
 
+TEST(ResultsIndex, RacingClaimsTakeEachCellExactlyOnce) {
+  // Four processes (as overlapping matrix runs or Slurm tasks would) try
+  // to claim the same ten cells; each claim is one transaction, so every
+  // cell goes to exactly one of them, and the rest see it taken.
+  test::TempDir dir("index-claims");
+  const std::string path = dir.file("results.sqlite");
+  constexpr int kProcesses = 4, kCells = 10;
+  { ResultsIndex index(path); }
+  std::vector<pid_t> children;
+  for (int w = 0; w < kProcesses; ++w) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int taken = 0;
+      try {
+        ResultsIndex index(path);
+        for (int i = 0; i < kCells; ++i) {
+          // Our own pid: alive while the others try, so never "dead".
+          if (index.claim(identity(i), getppid(), host_name())) ++taken;
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "claimer %d: %s\n", w, e.what());
+        _exit(100);
+      }
+      _exit(taken);
+    }
+    children.push_back(pid);
+  }
+  int total = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) <= kCells);
+    total += WEXITSTATUS(status);
+  }
+  EXPECT_EQ(total, kCells);
+  ResultsIndex index(path);
+  for (const auto& r : index.all()) {
+    EXPECT_EQ(r.status, CellStatus::running) << r.name;
+    EXPECT_EQ(r.attempts, 1) << r.name;
+  }
+}
+
 TEST(MatrixRun, ResumesAfterAKilledCellRunningOnlyThatCell) {
   test::TempDir dir("matrix-resume");
   const std::string config = dir.file("m.toml");

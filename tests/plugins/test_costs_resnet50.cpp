@@ -41,7 +41,8 @@ TEST(CostsResNet50, DenseFiguresAreThePapers) {
   auto r = costs_of({});
   EXPECT_EQ(fixed(r.dense_flops / 1e9, 1), "8.2");
   EXPECT_EQ(fixed(r.dense_bytes / 1e6, 3), "102.122");
-  // 32,000 steps of 4096 images at 3 f_D: the README's 3.2e18.
+  // 100 epochs (31,300 steps of 4096 images) at 3 f_D: the README's
+  // 3.2e18, which counts 32,000 steps.
   EXPECT_EQ(fixed(r.dense_training_flops_per_step *
                       static_cast<double>(r.total_steps) / 1e18,
                   1),
