@@ -453,6 +453,9 @@ std::vector<ExperimentConfig> resolve_cells(const ConfigDocument& base,
 std::string config_fingerprint(const ExperimentConfig& config) {
   ExperimentConfig copy = config;
   copy.source.clear();  // the same config read from another path
+  // Nor the cell's name, which holds its position in the matrix: a cell
+  // renumbered because values were added elsewhere is the same run.
+  copy.experiment.set("name", std::string(), "fingerprint");
   const std::string text = to_toml(copy);
   std::uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits
   for (unsigned char c : text) {

@@ -260,7 +260,43 @@ ResultsIndex::ResultsIndex(const std::string& path, Journal journal)
 ResultsIndex::~ResultsIndex() { sqlite3_close(impl_->db); }
 
 void ResultsIndex::add_missing(const std::vector<CellIdentity>& cells) {
+  // Rows belong to a cell's values (its overrides), not its position: when
+  // values were added to or removed from the matrix, each row moves to its
+  // cell's new index, and rows of cells no longer in the matrix are parked
+  // at negative indices (kept, out of view). Nothing to write when every
+  // row is in place already.
+  const auto rows = all();
+  bool in_place = rows.size() == cells.size();
+  for (std::size_t i = 0; in_place && i < cells.size(); ++i) {
+    in_place = rows[i].index == cells[i].index &&
+               rows[i].overrides == cells[i].overrides;
+  }
+  if (in_place) return;
   impl_->write([&] {
+    std::int64_t shift = 0;
+    {
+      Statement span(impl_->db,
+                     "SELECT COALESCE(MAX(idx) - MIN(MIN(idx), 0) + 1, 0) "
+                     "FROM cells",
+                     path_);
+      impl_->check(span.step(), "read");
+      shift = span.integer(0);
+    }
+    // Below every existing index, so no two rows ever collide.
+    Statement park(impl_->db, "UPDATE cells SET idx = idx - ? WHERE idx >= 0",
+                   path_);
+    park.bind(1, shift);
+    impl_->run(park);
+    Statement move(impl_->db,
+                   "UPDATE cells SET idx = ?, name = ? WHERE idx = (SELECT idx "
+                   "FROM cells WHERE overrides = ? AND idx < 0 ORDER BY "
+                   "(status = 'done') DESC, idx DESC LIMIT 1)",
+                   path_);
+    for (const auto& c : cells) {
+      move.reset();
+      move.bind(1, c.index).bind(2, c.name).bind(3, c.overrides);
+      impl_->run(move);
+    }
     Statement s(impl_->db,
                 "INSERT OR IGNORE INTO cells (idx, name, overrides, "
                 "fingerprint) VALUES (?, ?, ?, ?)",
@@ -316,7 +352,7 @@ CellRecord read_row(const Statement& s) {
 }  // namespace
 
 std::vector<CellRecord> ResultsIndex::all() const {
-  std::string sql = std::string(kSelect) + " ORDER BY idx";
+  std::string sql = std::string(kSelect) + " WHERE idx >= 0 ORDER BY idx";
   for (int attempt = 0;; ++attempt) {
     Statement s(impl_->db, sql.c_str(), path_);
     std::vector<CellRecord> out;

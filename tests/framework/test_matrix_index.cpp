@@ -16,7 +16,13 @@ namespace cigl {
 namespace {
 
 CellIdentity identity(std::int64_t i, const std::string& fingerprint = "f") {
-  return {i, "cell" + std::to_string(i), "{}", fingerprint};
+  return {i, "cell" + std::to_string(i), "{\"i\": " + std::to_string(i) + "}",
+          fingerprint};
+}
+
+// A cell known by its values, wherever the matrix puts it.
+CellIdentity cell(std::int64_t i, const std::string& value) {
+  return {i, "cell-" + value, "{\"v\": \"" + value + "\"}", "f"};
 }
 
 // A pid that certainly belonged to a process which has exited.
@@ -153,6 +159,40 @@ Output cigl_run(const std::string& args) {
   int status = pclose(pipe);
   out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return out;
+}
+
+TEST(ResultsIndex, RowsFollowTheirCellWhenTheMatrixGrowsOrShrinks) {
+  test::TempDir dir("index-renumber");
+  ResultsIndex index(dir.file("results.sqlite"));
+  index.add_missing({cell(0, "a"), cell(1, "b"), cell(2, "c")});
+  ASSERT_TRUE(index.claim(cell(1, "b"), getpid(), host_name()));
+  index.finish(1, {{"accuracy", 0.5}}, "cells/001-b", 1.0);
+  // A value added in front: b is now cell 2, and still done.
+  const std::vector<CellIdentity> grown = {cell(0, "x"), cell(1, "a"),
+                                           cell(2, "b"), cell(3, "c")};
+  index.add_missing(grown);
+  auto rows = index.all();
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].overrides, grown[0].overrides);
+  EXPECT_EQ(rows[0].status, CellStatus::pending);
+  EXPECT_EQ(rows[2].overrides, grown[2].overrides);
+  EXPECT_EQ(rows[2].status, CellStatus::done);
+  EXPECT_EQ(rows[2].run_dir, "cells/001-b");
+  EXPECT_FALSE(index.claim(grown[2], getpid(), host_name()));  // not re-run
+  // Shrunk to b alone: the others leave the view, b keeps its result.
+  index.add_missing({cell(0, "b")});
+  rows = index.all();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].index, 0);
+  EXPECT_EQ(rows[0].status, CellStatus::done);
+  ASSERT_NE(rows[0].metric("accuracy"), nullptr);
+  EXPECT_DOUBLE_EQ(*rows[0].metric("accuracy"), 0.5);
+  // And back: the parked rows return to their cells.
+  index.add_missing(grown);
+  rows = index.all();
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[2].status, CellStatus::done);
+  EXPECT_EQ(rows[1].overrides, grown[1].overrides);
 }
 
 TEST(ResultsIndex, RacingClaimsTakeEachCellExactlyOnce) {

@@ -62,7 +62,10 @@ class CIGL_API ResultsIndex {
   const std::string& path() const { return path_; }
 
   /// Adds a pending row for every cell the index does not have yet; rows
-  /// already there are left alone (their fingerprint says if stale).
+  /// already there are left alone (their fingerprint says if stale). Rows
+  /// follow their cell's overrides to its current index, so adding values
+  /// to a matrix does not re-run the cells already done; rows of cells no
+  /// longer in the matrix are kept out of view.
   void add_missing(const std::vector<CellIdentity>& cells);
 
   std::vector<CellRecord> all() const;
