@@ -19,6 +19,7 @@
 
 #include <torch/torch.h>
 
+#include "bench_support.hpp"
 #include "cigl/augment.hpp"
 #include "cigl/core/config.hpp"
 #include "cigl/core/registry.hpp"
@@ -26,11 +27,6 @@
 #include "cigl/error.hpp"
 
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -59,8 +55,7 @@ int main(int argc, char** argv) {
   }
   try {
     cigl::Registry registry;
-    auto errors = registry.load_directories(cigl::plugin_search_path({}));
-    if (!errors.empty()) throw cigl::Error(errors.front());
+    cigl::bench::load_plugins(registry);
 
     const char* variants[] = {"crop_padding = 0\nhorizontal_flip = false\n",
                               "crop_padding = 4\nhorizontal_flip = true\n"};
@@ -98,7 +93,8 @@ int main(int argc, char** argv) {
       per_batch.push_back(seconds_since(start) / 100);
     }
 
-    const double plain = median(epoch[0]), augmented = median(epoch[1]);
+    const double plain = cigl::bench::median(epoch[0]),
+                 augmented = cigl::bench::median(epoch[1]);
     const double step = augmented / static_cast<double>(steps);
     std::printf(
         "model %s, %ld examples of 3x32x32 (%lld steps of 128), "
@@ -112,7 +108,8 @@ int main(int argc, char** argv) {
     std::printf(
         "augmentation alone: %.3f ms per batch of 128, %.2f%% of a "
         "training step (%.1f ms)\n",
-        1e3 * median(per_batch), 100 * median(per_batch) / step, 1e3 * step);
+        1e3 * cigl::bench::median(per_batch),
+        100 * cigl::bench::median(per_batch) / step, 1e3 * step);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -19,6 +19,7 @@
 
 #include <ATen/Context.h>
 
+#include "bench_support.hpp"
 #include "cigl/core/config.hpp"
 #include "cigl/core/registry.hpp"
 #include "cigl/core/trainer.hpp"
@@ -31,11 +32,6 @@ struct Options {
   double density = 0.1;
   int threads = 0;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 
@@ -59,8 +55,7 @@ int main(int argc, char** argv) {
   }
   try {
     cigl::Registry registry;
-    auto errors = registry.load_directories(cigl::plugin_search_path({}));
-    if (!errors.empty()) throw cigl::Error(errors.front());
+    cigl::bench::load_plugins(registry);
 
     const std::vector<std::string> methods = {"dense", "static", "set",  "snfs",
                                               "rigl",  "cigl",   "snip", "gmp"};
@@ -97,10 +92,10 @@ int main(int argc, char** argv) {
         static_cast<long long>(steps), o.repeats);
     std::printf("%-8s %10s %10s %14s %15s\n", "method", "epoch s", "images/s",
                 "time vs dense", "time vs static");
-    const double dense = median(seconds[0]);
-    const double fixed = median(seconds[1]);
+    const double dense = cigl::bench::median(seconds[0]);
+    const double fixed = cigl::bench::median(seconds[1]);
     for (std::size_t m = 0; m < methods.size(); ++m) {
-      const double s = median(seconds[m]);
+      const double s = cigl::bench::median(seconds[m]);
       std::printf("%-8s %10.3f %10.0f %13.3fx %14.3fx\n", methods[m].c_str(), s,
                   static_cast<double>(images) / s, s / dense, s / fixed);
     }

@@ -1,8 +1,10 @@
 #pragma once
 // Helpers shared by the tests: paths of the build, temporary folders, and
 // a registry loaded with the bundled plugins.
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -41,6 +43,29 @@ inline void write_file(const std::string& path, const std::string& text) {
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct CommandResult {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+/// Runs the built cigl-run with `args` (and `env` assignments in front),
+/// as a user would from a shell.
+inline CommandResult run_cigl(const std::string& args,
+                              const std::string& env = "") {
+  const std::string command =
+      env + " " CIGL_TEST_RUN_BINARY " " + args + " 2>&1";
+  CommandResult r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return r;
+  char buffer[4096];
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+    r.output.append(buffer, n);
+  }
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
 }
 
 /// The registry every test of bundled plugins starts from.

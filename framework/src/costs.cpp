@@ -216,10 +216,14 @@ CostReport measure_costs(Model& model,
                          FlopsConvention convention) {
   CostReport report;
   report.convention = convention;
-  std::map<const void*, std::string> names;
+  struct Named {
+    std::string name;
+    torch::Tensor tensor;
+  };
+  std::map<const void*, Named> parameters;  // by TensorImpl, as recorded
   std::set<std::string> parameter_names;
   for (const auto& p : model.named_parameters()) {
-    names[p.value().unsafeGetTensorImpl()] = p.key();
+    parameters[p.value().unsafeGetTensorImpl()] = {p.key(), p.value()};
     parameter_names.insert(p.key());
     report.parameters += p.value().numel();
     report.nonzeros += p.value().count_nonzero().item<std::int64_t>();
@@ -240,7 +244,7 @@ CostReport measure_costs(Model& model,
     auto input = torch::zeros(shape, torch::TensorOptions(device));
     try {
       std::set<const void*> weights;
-      for (const auto& entry : names) weights.insert(entry.first);
+      for (const auto& entry : parameters) weights.insert(entry.first);
       Recorder recorder(calls, std::move(weights));
       model.forward(input);
     } catch (...) {
@@ -254,19 +258,17 @@ CostReport measure_costs(Model& model,
   double counted_bytes = 0, counted_dense_bytes = 0;
   std::int64_t counted_parameters = 0;
   for (const auto& call : calls) {
-    auto it = names.find(call.weight);
-    if (it == names.end()) continue;  // a weight that is not a parameter
-    torch::Tensor weight;
-    for (const auto& p : model.named_parameters()) {
-      if (p.key() == it->second) weight = p.value();
-    }
+    auto it = parameters.find(call.weight);
+    if (it == parameters.end()) continue;  // a weight that is not a parameter
+    const std::string& name = it->second.name;
+    const torch::Tensor& weight = it->second.tensor;
     // The layer's bias, if any, is the parameter beside its weight.
     Call counted = call;
-    const auto dot = it->second.rfind('.');
+    const auto dot = name.rfind('.');
     counted.bias = dot != std::string::npos &&
-                   parameter_names.count(it->second.substr(0, dot) + ".bias");
+                   parameter_names.count(name.substr(0, dot) + ".bias");
     LayerCost layer;
-    layer.name = it->second;
+    layer.name = name;
     layer.op = call.op;
     layer.weight_shape = weight.sizes().vec();
     layer.parameters = weight.numel();

@@ -9,23 +9,8 @@
 namespace cigl {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Result run(const std::string& args, const std::string& env = "") {
-  std::string command = env + " " CIGL_TEST_RUN_BINARY " " + args + " 2>&1";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
-    r.output.append(buffer, n);
-  }
-  int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+test::CommandResult run(const std::string& args, const std::string& env = "") {
+  return test::run_cigl(args, env);
 }
 
 class Cli : public ::testing::Test {

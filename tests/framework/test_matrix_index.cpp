@@ -141,24 +141,8 @@ TEST(ResultsIndex, ConcurrentWritersLoseNothing) {
 
 // ------------------------------------------------ resume through cigl-run
 
-struct Output {
-  int code = -1;
-  std::string text;
-};
-
-Output cigl_run(const std::string& args) {
-  std::string command =
-      "CIGL_PLUGIN_PATH= " CIGL_TEST_RUN_BINARY " " + args + " 2>&1";
-  Output out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return out;
-  char buffer[4096];
-  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
-    out.text.append(buffer, n);
-  }
-  int status = pclose(pipe);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
+test::CommandResult cigl_run(const std::string& args) {
+  return test::run_cigl(args, "CIGL_PLUGIN_PATH=");
 }
 
 TEST(ResultsIndex, RowsFollowTheirCellWhenTheMatrixGrowsOrShrinks) {
@@ -282,8 +266,8 @@ plugin = "accuracy"
   ASSERT_TRUE(WIFSIGNALED(status)) << "cell 1 finished before it was killed";
 
   // The whole matrix: cell 0 runs, cell 1 (dead) runs again.
-  Output first = cigl_run("--config " + config);
-  ASSERT_EQ(first.code, 0) << first.text;
+  auto first = cigl_run("--config " + config);
+  ASSERT_EQ(first.code, 0) << first.output;
   {
     ResultsIndex index(root + "/results.sqlite");
     auto rows = index.all();
@@ -296,17 +280,19 @@ plugin = "accuracy"
   EXPECT_TRUE(std::filesystem::exists(root + "/cells/001-e40/metrics.json"));
 
   // Again: nothing left to run.
-  Output second = cigl_run("--config " + config);
-  ASSERT_EQ(second.code, 0) << second.text;
-  EXPECT_NE(second.text.find("skip   000-e1: done already"), std::string::npos)
-      << second.text;
-  EXPECT_NE(second.text.find("skip   001-e40: done already"), std::string::npos)
-      << second.text;
-  EXPECT_NE(second.text.find("0 to run"), std::string::npos) << second.text;
+  auto second = cigl_run("--config " + config);
+  ASSERT_EQ(second.code, 0) << second.output;
+  EXPECT_NE(second.output.find("skip   000-e1: done already"),
+            std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find("skip   001-e40: done already"),
+            std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find("0 to run"), std::string::npos) << second.output;
 
   // The CSV has one row per cell with its matrix value and metrics.
-  Output csv = cigl_run("--config " + config + " --export csv");
-  ASSERT_EQ(csv.code, 0) << csv.text;
+  auto csv = cigl_run("--config " + config + " --export csv");
+  ASSERT_EQ(csv.code, 0) << csv.output;
   const std::string table = test::read_file(root + "/results.csv");
   EXPECT_EQ(table.rfind("index,name,status,training.epochs,accuracy,density,"
                         "steps,train_seconds,seconds,attempts,",
