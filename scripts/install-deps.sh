@@ -5,7 +5,7 @@ packages=(
   g++ cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread
   libboost-dev libboost-program-options-dev
-  libtomlplusplus-dev libgtest-dev zlib1g-dev libsqlite3-dev
+  libtomlplusplus-dev nlohmann-json3-dev libgtest-dev zlib1g-dev libsqlite3-dev
   dataset-fashion-mnist
 )
 missing=()
