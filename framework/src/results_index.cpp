@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <thread>
 
 #include "cigl/error.hpp"
@@ -35,15 +37,6 @@ CellStatus status_from(const std::string& s) {
   if (s == "done") return CellStatus::done;
   if (s == "failed") return CellStatus::failed;
   return CellStatus::pending;
-}
-
-std::string iso_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // The columns a user is most likely to query directly; every metric is in
@@ -496,7 +489,19 @@ bool running_alive(const CellRecord& record, const std::string& host,
   if (now - record.heartbeat > kStaleSeconds) return false;
   if (record.host != host) return true;  // cannot look: trust the heartbeat
   if (record.pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(record.pid), 0) == 0 || errno == EPERM;
+  return process_alive(record.pid);
+}
+
+bool process_alive(std::int64_t pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  // A killed process stays until its parent reaps it; a zombie runs
+  // nothing. /proc/<pid>/stat reads "pid (name) S ...": S is the state.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  const auto paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text.size()) return true;
+  const char state = text[paren + 2];
+  return state != 'Z' && state != 'X';
 }
 
 bool needs_run(const CellRecord& record, const std::string& fingerprint,
@@ -512,6 +517,15 @@ bool needs_run(const CellRecord& record, const std::string& fingerprint,
 std::string host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string iso_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
 

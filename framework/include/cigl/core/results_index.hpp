@@ -113,7 +113,11 @@ CIGL_API bool needs_run(const CellRecord& record,
                         const std::string& fingerprint, const std::string& host,
                         double now);
 
+/// Whether process `pid` on this host is running (a zombie is not).
+CIGL_API bool process_alive(std::int64_t pid);
 CIGL_API std::string host_name();
 CIGL_API double unix_now();
+/// UTC now as 2026-01-31T12:00:00Z.
+CIGL_API std::string iso_now();
 
 }  // namespace cigl
