@@ -36,6 +36,15 @@ const std::vector<ParamSpec>& experiment_specs() {
                          "fit one softmax temperature on the validation "
                          "split (min NLL) and report the test metrics "
                          "after it too"),
+      ParamSpec::integer("checkpoint_every", 1,
+                         "write <run folder>/checkpoint.pt every N epochs "
+                         "(and after the last); 0: no checkpoints")
+          .min(0),
+      ParamSpec::number("checkpoint_minutes", 0,
+                        "also write it when this many minutes have passed "
+                        "since the last one (checked after each step); 0: "
+                        "off")
+          .min(0),
   };
   return specs;
 }
@@ -563,8 +572,29 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
                                  &config.schedule};
   for (std::size_t i = 0; i < 4; ++i) {
     const auto& d = kPluginSections[i];
-    *sections[i] =
-        r.plugin_section(root.get(d.section), d.kind, d.section, d.plugin);
+    std::set<std::string> core_keys = {"plugin"};
+    if (sections[i] == &config.model) core_keys.insert("init_from");
+    *sections[i] = r.plugin_section(root.get(d.section), d.kind, d.section,
+                                    d.plugin, core_keys);
+  }
+  // [model] init_from: weights to start from, a model.pt (relative to the
+  // config's folder).
+  if (const toml::node* from = root["model"]["init_from"].node()) {
+    const std::string where = r.origin("model.init_from", from->source());
+    std::error_code ec;
+    if (auto path = from->value_exact<std::string>()) {
+      fs::path p(*path);
+      if (p.is_relative()) p = fs::path(impl_->base_dir) / p;
+      p = p.lexically_normal();
+      if (!fs::is_regular_file(p, ec)) {
+        r.error(where, "model.init_from",
+                "no such model file '" + p.string() + "'");
+      }
+      config.model_init_from = p.string();
+    } else {
+      r.error(where, "model.init_from",
+              "expected the path of a model.pt (a string)");
+    }
   }
 
   if (const toml::node* metrics = root.get("metrics")) {
@@ -686,6 +716,9 @@ std::string to_toml(const ExperimentConfig& config) {
       {"schedule", &config.schedule}};
   for (const auto& [name, choice] : sections) {
     out << "\n[" << name << "]\nplugin = \"" << choice->plugin << "\"\n";
+    if (choice == &config.model && !config.model_init_from.empty()) {
+      out << "init_from = " << to_string(Value(config.model_init_from)) << "\n";
+    }
     write_params(out, choice->params);
   }
   for (const auto& metric : config.metrics) {

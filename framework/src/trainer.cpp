@@ -12,6 +12,8 @@
 #include <torch/utils.h>
 
 #include "cigl/core/calibration.hpp"
+#include "cigl/core/model_file.hpp"
+#include "cigl/core/signals.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
@@ -68,7 +70,20 @@ struct Trainer::Impl {
   std::int64_t steps_per_epoch = 0, eval_every = 1;
   double base_lr = 0;
   bool finalized = false;
-  double seconds_before = 0;  // training time so far
+  double seconds_before = 0;  // training time before the current call
+  // Set while train_epoch runs, so a state saved mid-epoch counts the
+  // time of the epoch so far.
+  std::optional<std::chrono::steady_clock::time_point> call_started;
+
+  // Where training stands inside the current epoch: a checkpoint can be
+  // taken at any step boundary and resumed there exactly.
+  struct EpochCursor {
+    std::int64_t batch = 0;  // steps of this epoch done; 0: not begun
+    torch::Tensor order;     // this epoch's shuffled example order
+    torch::Tensor loss_sum;  // of the steps done, on the device
+    double lr = 0;           // of the last step done
+  };
+  EpochCursor cursor;
 
   using Mode = Trainer::Mode;
   Impl(const ExperimentConfig& c, const Registry& r) : config(c), registry(r) {}
@@ -132,6 +147,10 @@ struct Trainer::Impl {
     model =
         registry.make<Model>(config.model.plugin, config.model.params,
                              ModelContext{info.input_shape, info.num_classes});
+    if (!config.model_init_from.empty()) {
+      load_model_state(*model, read_model_file(config.model_init_from).state,
+                       config.model_init_from);
+    }
     model->to(device);
 
     const Params& o = config.optimizer;
@@ -270,21 +289,37 @@ struct Trainer::Impl {
                  nullptr);
   }
 
-  EpochRecord run_epoch(
-      const std::function<void(std::int64_t, std::int64_t)>& on_step) {
+  double seconds() const {
+    double s = seconds_before;
+    if (call_started) {
+      s += std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         *call_started)
+               .count();
+    }
+    return s;
+  }
+
+  /// Runs the rest of the current epoch. Returns nullopt when `stop` asked
+  /// to stop at a step boundary; the cursor then says where to go on.
+  std::optional<EpochRecord> run_epoch(
+      const std::function<void(std::int64_t, std::int64_t)>& on_step,
+      const std::function<bool()>& stop) {
     model->train();
-    auto order = torch::randperm(train.size(), shuffle_generator, torch::kLong)
-                     .to(device);
-    auto loss_sum = torch::zeros({}, torch::TensorOptions(device));
-    double lr = base_lr;
-    for (std::int64_t b = 0; b < steps_per_epoch; ++b) {
+    if (cursor.batch == 0) {
+      cursor.order =
+          torch::randperm(train.size(), shuffle_generator, torch::kLong)
+              .to(device);
+      cursor.loss_sum = torch::zeros({}, torch::TensorOptions(device));
+      cursor.lr = base_lr;
+    }
+    for (std::int64_t b = cursor.batch; b < steps_per_epoch; ++b) {
       auto len = std::min(batch_size, train.size() - b * batch_size);
-      auto index = order.narrow(0, b * batch_size, len);
+      auto index = cursor.order.narrow(0, b * batch_size, len);
       auto inputs = dataset->augment(train.inputs.index_select(0, index),
                                      augment_generator);
       auto labels = train.labels.index_select(0, index);
 
-      lr = schedule->value(context.step);
+      const double lr = schedule->value(context.step);
       set_lr(lr);
       method->before_step(context);
       optimizer->zero_grad();
@@ -297,28 +332,55 @@ struct Trainer::Impl {
       method->after_backward(context);
       if (apply_step) optimizer->step();
       method->after_step(context);
-      loss_sum += loss.detach();
+      cursor.loss_sum += loss.detach();
+      cursor.lr = lr;
+      cursor.batch = b + 1;
       ++context.step;
       if (on_step) on_step(b + 1, steps_per_epoch);
+      if (stop && stop()) return std::nullopt;
     }
     method->on_epoch_end(context);
     EpochRecord record;
     record.epoch = context.epoch + 1;
     record.step = context.step;
-    record.lr = lr;
+    record.lr = cursor.lr;
     record.train_loss =
-        loss_sum.item<double>() / static_cast<double>(steps_per_epoch);
+        cursor.loss_sum.item<double>() / static_cast<double>(steps_per_epoch);
     if (!std::isfinite(record.train_loss)) {
       throw Error("training diverged in epoch " + std::to_string(record.epoch) +
                   " (mean loss is not finite); lower optimizer.lr");
     }
+    cursor = EpochCursor{};
     ++context.epoch;
     const bool last = context.epoch == epochs;
     if (validation.size() > 0 &&
         (last || (eval_every > 0 && context.epoch % eval_every == 0))) {
+      kill_point("validation", context.epoch);
       record.validation = evaluate(validation, "validation");
     }
     record.density = density();
+    return record;
+  }
+
+  /// train_epoch's body: the epoch's record, or nullopt when stopped.
+  std::optional<EpochRecord> timed_epoch(
+      const std::function<void(std::int64_t, std::int64_t)>& on_step,
+      const std::function<bool()>& stop) {
+    if (context.epoch >= epochs) {
+      throw Error("all " + std::to_string(epochs) + " epochs are done");
+    }
+    call_started = std::chrono::steady_clock::now();
+    std::optional<EpochRecord> record;
+    try {
+      record = run_epoch(on_step, stop);
+    } catch (...) {
+      seconds_before = seconds();
+      call_started.reset();
+      throw;
+    }
+    seconds_before = seconds();
+    call_started.reset();
+    if (record) record->seconds = seconds_before;
     return record;
   }
 };
@@ -333,26 +395,31 @@ Trainer::~Trainer() = default;
 
 EpochRecord Trainer::train_epoch(
     const std::function<void(std::int64_t, std::int64_t)>& on_step) {
-  auto& m = *impl_;
-  if (m.context.epoch >= m.epochs) {
-    throw Error("all " + std::to_string(m.epochs) + " epochs are done");
-  }
-  const auto start = std::chrono::steady_clock::now();
-  EpochRecord record = m.run_epoch(on_step);
-  m.seconds_before +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  record.seconds = m.seconds_before;
-  return record;
+  return *impl_->timed_epoch(on_step, {});
 }
 
 void Trainer::fit(
     const std::function<void(const EpochRecord&)>& on_epoch,
     const std::function<void(std::int64_t, std::int64_t)>& on_step) {
+  fit(FitHooks{on_epoch, on_step, {}});
+}
+
+bool Trainer::fit(const FitHooks& hooks) {
   while (impl_->context.epoch < impl_->epochs) {
-    EpochRecord record = train_epoch(on_step);
-    if (on_epoch) on_epoch(record);
+    auto record = impl_->timed_epoch(hooks.on_step, hooks.stop);
+    if (!record) return false;
+    if (hooks.on_epoch) hooks.on_epoch(*record);
+    if (hooks.stop && impl_->context.epoch < impl_->epochs && hooks.stop()) {
+      return false;
+    }
   }
+  return true;
+}
+
+void Trainer::use_final_model(
+    const std::map<std::string, torch::Tensor>& state) {
+  load_model_state(*impl_->model, state, "the final model");
+  impl_->finalized = true;
 }
 
 MetricValues Trainer::test(torch::Tensor* probabilities) {
@@ -410,6 +477,8 @@ CostReport Trainer::costs(FlopsConvention convention) const {
 double Trainer::density() const { return impl_->density(); }
 std::int64_t Trainer::step() const { return impl_->context.step; }
 std::int64_t Trainer::epoch() const { return impl_->context.epoch; }
+std::int64_t Trainer::epochs() const { return impl_->epochs; }
+double Trainer::train_seconds() const { return impl_->seconds(); }
 std::int64_t Trainer::total_steps() const { return impl_->context.total_steps; }
 std::string Trainer::device_name() const { return impl_->device.str(); }
 const DataSplit& Trainer::train_split() const { return impl_->train; }
@@ -417,8 +486,13 @@ const DataSplit& Trainer::validation_split() const { return impl_->validation; }
 const DataSplit& Trainer::test_split() const { return impl_->test; }
 
 void Trainer::save_state(const std::string& file) const {
-  const auto& m = *impl_;
   torch::serialize::OutputArchive archive;
+  save_state(archive);
+  archive.save_to(file);
+}
+
+void Trainer::save_state(torch::serialize::OutputArchive& archive) const {
+  const auto& m = *impl_;
   torch::serialize::OutputArchive model_archive, optimizer_archive,
       method_archive;
   m.model->save(model_archive);
@@ -429,30 +503,47 @@ void Trainer::save_state(const std::string& file) const {
   archive.write("method", method_archive);
   archive.write("step", torch::tensor(m.context.step));
   archive.write("epoch", torch::tensor(m.context.epoch));
+  archive.write("seconds", torch::tensor(m.seconds(), torch::kDouble));
   archive.write("rng/shuffle", m.shuffle_generator.get_state());
   archive.write("rng/augment", m.augment_generator.get_state());
   archive.write(
       "rng/torch",
       torch::globalContext().defaultGenerator(torch::kCPU).get_state());
-  archive.save_to(file);
+  if (m.cursor.batch > 0) {  // inside an epoch
+    archive.write("cursor/batch", torch::tensor(m.cursor.batch));
+    archive.write("cursor/order", m.cursor.order.cpu());
+    archive.write("cursor/loss_sum", m.cursor.loss_sum.cpu());
+    archive.write("cursor/lr", torch::tensor(m.cursor.lr, torch::kDouble));
+  }
 }
 
 void Trainer::load_state(const std::string& file) {
-  // LibTorch reports a mismatched archive with a multi-line c10::Error;
-  // one line naming the file is what a user needs.
+  torch::serialize::InputArchive archive;
   try {
-    load_state_unchecked(file);
+    archive.load_from(file, impl_->device);
   } catch (const std::exception& e) {
     std::string what = e.what();
     throw Error("cannot restore training state from " + file + ": " +
                 what.substr(0, what.find('\n')));
   }
+  load_state(archive, file);
 }
 
-void Trainer::load_state_unchecked(const std::string& file) {
+void Trainer::load_state(torch::serialize::InputArchive& archive,
+                         const std::string& source) {
+  // LibTorch reports a mismatched archive with a multi-line c10::Error;
+  // one line naming the file is what a user needs.
+  try {
+    load_state_unchecked(archive);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    throw Error("cannot restore training state from " + source + ": " +
+                what.substr(0, what.find('\n')));
+  }
+}
+
+void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
   auto& m = *impl_;
-  torch::serialize::InputArchive archive;
-  archive.load_from(file, m.device);
   torch::serialize::InputArchive model_archive, optimizer_archive,
       method_archive;
   archive.read("model", model_archive);
@@ -461,7 +552,7 @@ void Trainer::load_state_unchecked(const std::string& file) {
   m.model->load(model_archive);
   m.optimizer->load(optimizer_archive);
   m.method->load(method_archive);
-  torch::Tensor step, epoch, shuffle, augment, global;
+  torch::Tensor step, epoch, shuffle, augment, global, seconds;
   archive.read("step", step);
   archive.read("epoch", epoch);
   archive.read("rng/shuffle", shuffle);
@@ -473,10 +564,30 @@ void Trainer::load_state_unchecked(const std::string& file) {
   archive.read("rng/torch", global);
   m.context.step = step.item<std::int64_t>();
   m.context.epoch = epoch.item<std::int64_t>();
+  m.seconds_before =
+      archive.try_read("seconds", seconds) ? seconds.item<double>() : 0.0;
   m.shuffle_generator.set_state(shuffle.cpu());
   at::Generator global_generator =  // a handle: shares the default's state
       torch::globalContext().defaultGenerator(torch::kCPU);
   global_generator.set_state(global.cpu());
+  m.cursor = Impl::EpochCursor{};
+  torch::Tensor batch;
+  if (archive.try_read("cursor/batch", batch)) {
+    torch::Tensor order, loss_sum, lr;
+    archive.read("cursor/order", order);
+    archive.read("cursor/loss_sum", loss_sum);
+    archive.read("cursor/lr", lr);
+    m.cursor.batch = batch.item<std::int64_t>();
+    m.cursor.order = order.to(m.device);
+    m.cursor.loss_sum = loss_sum.to(m.device);
+    m.cursor.lr = lr.item<double>();
+    if (m.cursor.batch > m.steps_per_epoch ||
+        m.cursor.order.numel() != m.train.size()) {
+      throw Error(
+          "the saved position inside the epoch does not fit this "
+          "run's data");
+    }
+  }
 }
 
 }  // namespace cigl

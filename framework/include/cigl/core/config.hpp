@@ -25,6 +25,9 @@ struct ExperimentConfig {
   ComponentChoice data, model, method, schedule;
   std::vector<ComponentChoice> metrics;
   std::vector<std::string> plugin_paths;  ///< resolved to absolute paths
+  /// [model] init_from: a model.pt whose weights the model starts from
+  /// (absolute), or "".
+  std::string model_init_from;
 };
 
 struct ConfigDocumentAccess;  // the core's own view of the TOML document

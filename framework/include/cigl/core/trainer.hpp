@@ -43,6 +43,17 @@ struct EpochRecord {
   double seconds = 0;  ///< wall time since training started
 };
 
+/// What fit() calls while it trains; every member may be empty.
+struct FitHooks {
+  /// After each epoch (and its validation).
+  std::function<void(const EpochRecord&)> on_epoch;
+  /// After each step: (steps done in this epoch, steps per epoch). The
+  /// trainer's state is consistent here: save_state() may be called.
+  std::function<void(std::int64_t, std::int64_t)> on_step;
+  /// Checked after each step; true stops training at that step boundary.
+  std::function<bool()> stop;
+};
+
 class CIGL_API Trainer {
  public:
   enum class Mode {
@@ -61,9 +72,17 @@ class CIGL_API Trainer {
   /// `on_step` gets (step within epoch, steps per epoch) for progress.
   void fit(const std::function<void(const EpochRecord&)>& on_epoch = {},
            const std::function<void(std::int64_t, std::int64_t)>& on_step = {});
-  /// Trains one epoch (the next one); `on_step` as in fit().
+  /// The same with a stop check: returns false when `hooks.stop` ended
+  /// training early (the state then stands at a step boundary, possibly
+  /// inside an epoch, and a later fit() continues from there).
+  bool fit(const FitHooks& hooks);
+  /// Trains one epoch (the next one, or the rest of an interrupted one);
+  /// `on_step` as in fit().
   EpochRecord train_epoch(
       const std::function<void(std::int64_t, std::int64_t)>& on_step = {});
+  /// Evaluates the given final model instead of finalizing the trained
+  /// one: test() and test_report() then score it as it is.
+  void use_final_model(const std::map<std::string, torch::Tensor>& state);
   /// Lets the method finalize the model (e.g. CigL's averaging), then
   /// evaluates the test split. `probabilities` receives {n, classes}.
   MetricValues test(torch::Tensor* probabilities = nullptr);
@@ -78,21 +97,30 @@ class CIGL_API Trainer {
   /// Non-zero fraction of the maskable weights, as the model stands.
   double density() const;
   std::int64_t step() const;
-  std::int64_t epoch() const;
+  std::int64_t epoch() const;   ///< epochs completed
+  std::int64_t epochs() const;  ///< epochs configured
+  /// Training time so far, across resumes (wall seconds).
+  double train_seconds() const;
   std::int64_t total_steps() const;
   std::string device_name() const;
   const DataSplit& train_split() const;
   const DataSplit& validation_split() const;
   const DataSplit& test_split() const;
 
-  /// Model, optimizer, method, counters and generators at an epoch
-  /// boundary; loading it into a Trainer of the same config resumes the
-  /// run bit-for-bit on CPU.
+  /// Model, optimizer, method, counters, generators and the position
+  /// inside the current epoch, at any step boundary; loading it into a
+  /// Trainer of the same config resumes the run bit-for-bit on CPU (with
+  /// the same thread count).
   void save_state(const std::string& file) const;
   void load_state(const std::string& file);
+  void save_state(torch::serialize::OutputArchive& archive) const;
+  /// Throws Error with one line naming `source` when the state does not
+  /// fit this trainer.
+  void load_state(torch::serialize::InputArchive& archive,
+                  const std::string& source);
 
  private:
-  void load_state_unchecked(const std::string& file);
+  void load_state_unchecked(torch::serialize::InputArchive& archive);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
