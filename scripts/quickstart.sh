@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh --target cigl-run cigl_plugins
-build/bin/cigl-run --config configs/quickstart.toml "$@"
+# --overwrite: running the quick start again trains it again.
+build/bin/cigl-run --config configs/quickstart.toml --overwrite "$@"

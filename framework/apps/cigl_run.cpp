@@ -1,5 +1,8 @@
 // cigl-run: trains, evaluates and reports an experiment from a TOML config.
-// Exit codes: 0 success, 2 usage or config error, 1 runtime failure.
+// Exit codes: 0 success, 1 runtime failure (for a matrix: a cell failed),
+// 2 usage or config error (nothing ran), 3 --check found a regression,
+// 128 + N stopped by signal N (130 SIGINT, 138 SIGUSR1, 143 SIGTERM) after
+// writing a checkpoint.
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,10 +18,12 @@
 
 #include "cigl/core/check.hpp"
 #include "cigl/core/config.hpp"
+#include "cigl/core/files.hpp"
 #include "cigl/core/matrix.hpp"
 #include "cigl/core/matrix_run.hpp"
 #include "cigl/core/registry.hpp"
 #include "cigl/core/run.hpp"
+#include "cigl/core/signals.hpp"
 #include "cigl/error.hpp"
 #include "cigl/plugin.hpp"
 
@@ -30,6 +35,7 @@ constexpr int kOk = 0;
 constexpr int kRuntimeError = 1;
 constexpr int kUsageError = 2;
 constexpr int kCheckFailed = 3;
+constexpr int kSignalBase = 128;  // + the signal's number
 
 void print_errors(const std::string& message) {
   // One "error:" line per problem, so each can be read (and grepped) alone.
@@ -95,6 +101,9 @@ int describe(const cigl::Registry& registry, const std::string& what) {
 }
 
 namespace fs = std::filesystem;
+
+// Options of a single run, not of a matrix (which resumes by itself).
+const char* const kRunOptions[] = {"resume", "overwrite", "force", "evaluate"};
 
 // Options that only mean something with a [matrix] table.
 const char* const kMatrixOptions[] = {
@@ -191,9 +200,7 @@ int run_matrix_command(const po::variables_map& vm,
                                cigl::ResultsIndex::Journal::rollback);
       index.add_missing(setup.identities);
     }
-    std::ofstream out(file);
-    out << cigl::slurm_script(job, options);
-    if (!out.flush()) throw cigl::Error("cannot write " + file);
+    cigl::write_file_atomic(file, cigl::slurm_script(job, options));
     std::cout << "wrote " << file << ": an array of " << job.cells
               << " tasks, one per cell\nsubmit with: sbatch " << file << "\n";
     return kOk;
@@ -213,9 +220,7 @@ int run_matrix_command(const po::variables_map& vm,
     const std::string file =
         args.size() > 1 ? args[1] : setup.root + "/results.csv";
     cigl::ResultsIndex index(setup.index_path());
-    std::ofstream out(file);
-    out << cigl::results_csv(setup, index);
-    if (!out.flush()) throw cigl::Error("cannot write " + file);
+    cigl::write_file_atomic(file, cigl::results_csv(setup, index));
     std::cout << "wrote " << file << " (" << setup.matrix.cells.size()
               << " cells)\n";
     return kOk;
@@ -237,6 +242,13 @@ int run_matrix_command(const po::variables_map& vm,
       options.threads = std::max(1, cores / std::max(1, options.jobs));
     }
     unfinished = cigl::run_matrix(setup, options);
+    if (const int signal = cigl::stop_signal()) {
+      std::cerr << "cigl-run: matrix interrupted by "
+                << cigl::signal_name(signal)
+                << "; running cells wrote checkpoints: run the same command "
+                   "again to continue\n";
+      return kSignalBase + signal;
+    }
   }
   if (!baselines) return unfinished == 0 ? kOk : kRuntimeError;
 
@@ -276,7 +288,18 @@ int main(int argc, char** argv) {
       "output of --inspect: text or json")(
       "flops", po::value<std::string>()->default_value("plain"),
       "FLOPs and size convention of --inspect: plain, or micronet (the "
-      "RigL paper's tables)");
+      "RigL paper's tables)")(
+      "resume", po::value<std::string>()->implicit_value(""),
+      "[RUN_DIR]: continue the run in RUN_DIR from its checkpoint, with the "
+      "config.toml saved there; with --config and no RUN_DIR: continue that "
+      "config's run if interrupted, else start it")(
+      "overwrite",
+      "replace the run the folder holds (its files are removed first)")(
+      "force", "with --resume: accept a checkpoint of another build")(
+      "evaluate", po::value<std::string>(),
+      "RUN_DIR: evaluate the run's model.pt on its test data (or on data "
+      "set with --set data...), into a new folder (--output, default "
+      "RUN_DIR.eval-<dataset>)");
   po::options_description matrix_options(
       "matrix runs (a config with a [matrix] table; see docs/matrix.md)");
   matrix_options.add_options()("jobs,j", po::value<int>()->default_value(1),
@@ -317,9 +340,11 @@ int main(int argc, char** argv) {
   if (vm.count("help")) {
     std::cout << "usage: cigl-run --config exp.toml [--set key=value ...]\n\n"
               << options
-              << "\nexit codes: 0 success, 2 usage or config "
-                 "error, 1 runtime failure (a cell failed),\n3 --check "
-                 "found a regression (or a cell not done or unchecked)\n";
+              << "\nexit codes: 0 success, 1 runtime failure (a cell failed), "
+                 "2 usage or config\nerror (nothing ran), 3 --check found a "
+                 "regression (or a cell not done or\nunchecked), 128+N "
+                 "stopped by signal N after a checkpoint (130 SIGINT,\n138 "
+                 "SIGUSR1, 143 SIGTERM)\n";
     return kOk;
   }
   if (vm.count("version")) {
@@ -334,11 +359,57 @@ int main(int argc, char** argv) {
     return kUsageError;
   }
   const bool listing = vm.count("list-plugins") || vm.count("describe");
+  // --resume RUN_DIR and --evaluate RUN_DIR read the run's own config.toml.
+  std::string run_folder_arg;
+  if (vm.count("resume") && !vm["resume"].as<std::string>().empty()) {
+    run_folder_arg = vm["resume"].as<std::string>();
+  }
+  if (vm.count("evaluate")) {
+    if (!run_folder_arg.empty()) {
+      std::cerr << "error: --evaluate and --resume RUN_DIR exclude each "
+                   "other\n";
+      return kUsageError;
+    }
+    run_folder_arg = vm["evaluate"].as<std::string>();
+  }
+  if (!run_folder_arg.empty()) {
+    if (vm.count("config")) {
+      std::cerr << "error: "
+                << (vm.count("evaluate") ? "--evaluate" : "--resume")
+                << " RUN_DIR uses the config.toml saved in RUN_DIR; leave out "
+                   "--config\n";
+      return kUsageError;
+    }
+    if (vm.count("resume") && (vm.count("set") || vm.count("output"))) {
+      std::cerr << "error: --resume RUN_DIR continues the run as it was "
+                   "configured; --set and --output do not apply\n";
+      return kUsageError;
+    }
+    const fs::path saved = fs::path(run_folder_arg) / "config.toml";
+    std::error_code ec;
+    if (!fs::is_regular_file(saved, ec)) {
+      std::cerr << "error: " << run_folder_arg
+                << " is not a run folder (no config.toml)\n";
+      return kUsageError;
+    }
+    vm.insert(
+        {"config", po::variable_value(boost::any(saved.string()), false)});
+  }
   if (!vm.count("config") && !listing) {
     std::cerr << "error: no config given (cigl-run --config exp.toml; see "
                  "--help)\n";
     return kUsageError;
   }
+  if (vm.count("force") && !vm.count("resume")) {
+    std::cerr << "error: --force goes with --resume\n";
+    return kUsageError;
+  }
+  if (vm.count("overwrite") && vm.count("resume")) {
+    std::cerr << "error: --overwrite starts over; --resume continues: choose "
+                 "one\n";
+    return kUsageError;
+  }
+  cigl::install_stop_handlers();
 
   // Declared outside the try: plugins stay loaded while an exception from
   // one of their objects is being reported.
@@ -378,6 +449,14 @@ int main(int argc, char** argv) {
     }
 
     if (cigl::has_matrix(*document)) {
+      for (const char* name : kRunOptions) {
+        if (vm.count(name)) {
+          throw cigl::ConfigError(
+              std::string("--") + name +
+              " is for a single run; a matrix resumes its cells by itself "
+              "when run again");
+        }
+      }
       return run_matrix_command(vm, *document, registry);
     }
     for (const char* name : kMatrixOptions) {
@@ -396,11 +475,45 @@ int main(int argc, char** argv) {
       return kOk;
     }
     cigl::RunOptions run_options;
-    if (vm.count("output"))
+    if (vm.count("output")) {
       run_options.run_dir = vm["output"].as<std::string>();
+      if (run_options.run_dir.empty()) {
+        throw cigl::ConfigError("--output is empty; give a folder");
+      }
+    }
     run_options.progress_bar = isatty(STDOUT_FILENO) != 0;
+    run_options.force = vm.count("force") > 0;
+    if (vm.count("overwrite"))
+      run_options.existing = cigl::ExistingRun::overwrite;
+    if (vm.count("evaluate")) {
+      const fs::path model = fs::path(run_folder_arg) / "model.pt";
+      std::error_code ec;
+      if (!fs::is_regular_file(model, ec)) {
+        throw cigl::ConfigError(run_folder_arg +
+                                " has no model.pt: only a finished run can be "
+                                "evaluated");
+      }
+      if (run_options.run_dir.empty()) {
+        fs::path dir = fs::path(run_folder_arg).lexically_normal();
+        if (dir.filename().empty()) dir = dir.parent_path();
+        run_options.run_dir = dir.string() + ".eval-" + config.data.plugin;
+      }
+      cigl::evaluate_run(model.string(), config, registry, run_options);
+      return kOk;
+    }
+    if (vm.count("resume")) {
+      if (run_folder_arg.empty()) {
+        run_options.existing = cigl::ExistingRun::resume_or_start;
+      } else {
+        run_options.existing = cigl::ExistingRun::resume;
+        run_options.run_dir = run_folder_arg;
+      }
+    }
     cigl::run_experiment(config, registry, run_options);
     return kOk;
+  } catch (const cigl::Interrupted& e) {
+    std::cerr << "cigl-run: " << e.what() << "\n";
+    return kSignalBase + e.signal();
   } catch (const cigl::ConfigError& e) {
     print_errors(e.what());
     return kUsageError;

@@ -481,7 +481,7 @@ SlurmOptions slurm_options(const ConfigDocument& document) {
   if (!table) fail_at(pos(*node), "slurm", "expected a table");
   const std::vector<std::string> known = {
       "partition",     "time",         "mem",   "account", "gpus",
-      "cpus_per_task", "max_parallel", "setup", "extra"};
+      "cpus_per_task", "max_parallel", "setup", "extra",   "signal_seconds"};
   for (auto&& [key, item] : *table) {
     const std::string name(key.str());
     const std::string path = "slurm." + name;
@@ -527,6 +527,8 @@ SlurmOptions slurm_options(const ConfigDocument& document) {
       count(options.cpus_per_task);
     } else if (name == "max_parallel") {
       count(options.max_parallel);
+    } else if (name == "signal_seconds") {
+      count(options.signal_seconds);
     } else if (name == "setup") {
       string_list(options.setup);
     } else if (name == "extra") {
@@ -575,15 +577,42 @@ std::string slurm_script(const SlurmJob& job, const SlurmOptions& options) {
   if (options.cpus_per_task > 0)
     s << "#SBATCH --cpus-per-task=" << options.cpus_per_task << "\n";
   if (!options.mem.empty()) s << "#SBATCH --mem=" << options.mem << "\n";
+  if (options.signal_seconds > 0) {
+    // A warning before the time limit (to this shell), and requeueing: an
+    // interrupted cell continues from its checkpoint in the next attempt.
+    s << "#SBATCH --signal=B:USR1@" << options.signal_seconds << "\n"
+      << "#SBATCH --requeue\n";
+  }
   for (const auto& extra : options.extra) s << "#SBATCH " << extra << "\n";
   s << "\nset -euo pipefail\n"
     << "# output_dir in the config is relative to this folder\n"
     << "cd " << shell_quote(job.workdir) << "\n";
   for (const auto& line : options.setup) s << line << "\n";
-  s << "exec";
-  for (const auto& word : job.command) s << " " << shell_quote(word);
+  if (options.signal_seconds <= 0) {
+    s << "exec";
+    for (const auto& word : job.command) s << " " << shell_quote(word);
+    s << " \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\""
+      << " --cell \"$SLURM_ARRAY_TASK_ID\"\n";
+    return s.str();
+  }
+  for (std::size_t i = 0; i < job.command.size(); ++i) {
+    s << (i ? " " : "") << shell_quote(job.command[i]);
+  }
   s << " \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\""
-    << " --cell \"$SLURM_ARRAY_TASK_ID\"\n";
+    << " --cell \"$SLURM_ARRAY_TASK_ID\" &\n"
+    << "cell=$!\n"
+    << "# The warning (or a preemption's SIGTERM) goes on to the cell, which\n"
+    << "# stops at the next step with a checkpoint and exits 128 + signal.\n"
+    << "trap 'kill -USR1 \"$cell\" 2>/dev/null || true' USR1 TERM\n"
+    << "set +e\n"
+    << "wait \"$cell\"; status=$?\n"
+    << "while kill -0 \"$cell\" 2>/dev/null; do wait \"$cell\"; "
+       "status=$?; done\n"
+    << "if [ \"$status\" -gt 128 ]; then\n"
+    << "  scontrol requeue "
+       "\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
+    << "fi\n"
+    << "exit \"$status\"\n";
   return s.str();
 }
 

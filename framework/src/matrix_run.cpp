@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cigl/core/signals.hpp"
 #include "cigl/error.hpp"
 #include "config_access.hpp"
 #include "json.hpp"
@@ -221,12 +222,21 @@ bool run_cell(const MatrixSetup& setup, std::size_t cell,
     RunOptions options;
     options.run_dir = setup.cell_dir(cell);
     options.log = &out;
+    // The index decides what runs: a cell interrupted before continues
+    // from its checkpoint, a cell of a changed config starts over.
+    options.existing = ExistingRun::continue_or_restart;
     RunSummary summary = run_experiment(config, registry, options);
     auto metrics = summary.test;
     metrics.emplace_back("density", summary.density);
     metrics.emplace_back("steps", static_cast<double>(summary.steps));
     metrics.emplace_back("train_seconds", summary.seconds);
     index.finish(identity.index, metrics, summary.run_dir, elapsed());
+  } catch (const Interrupted& e) {
+    index.fail(
+        identity.index,
+        std::string(e.what()) + " (runs on when the matrix is run again)",
+        elapsed());
+    throw;
   } catch (const std::exception& e) {
     index.fail(identity.index, e.what(), elapsed());
     throw;
@@ -312,12 +322,20 @@ std::size_t run_matrix(const MatrixSetup& setup,
     const std::string log_file = (fs::path(dir) / "log.txt").string();
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
+    // Appended: a cell resumed after an interruption keeps its earlier log.
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    // Each cell in its own process group: a Ctrl-C on the terminal reaches
+    // this process alone, which passes it on to each cell exactly once.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, options.executable.c_str(), &actions, nullptr,
-                         argv.data(), environ);
+    int rc = posix_spawn(&pid, options.executable.c_str(), &actions,
+                         &attributes, argv.data(), environ);
+    posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       index.fail_if_running(static_cast<std::int64_t>(i), ::getpid(),
@@ -336,13 +354,28 @@ std::size_t run_matrix(const MatrixSetup& setup,
   };
 
   std::size_t next = 0;
-  while (next < todo.size() || !active.empty()) {
-    while (static_cast<int>(active.size()) < jobs && next < todo.size()) {
+  std::size_t interrupted = 0;
+  int forwarded = 0;  // the stop signal passed on to the running cells
+  while ((next < todo.size() && !stop_signal()) || !active.empty()) {
+    while (static_cast<int>(active.size()) < jobs && next < todo.size() &&
+           !stop_signal()) {
       spawn(todo[next++]);
     }
     if (active.empty()) continue;
+    if (const int signal = stop_signal(); signal && !forwarded) {
+      forwarded = signal;
+      log << "stopping: " << signal_name(signal) << " passed on to "
+          << active.size() << " running cell(s), which write checkpoints"
+          << std::endl;
+      for (const auto& [child, a] : active) ::kill(child, signal);
+    }
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, 0);
+    // Polled, so a stop signal is seen while cells run.
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
     if (pid < 0) {
       if (errno == EINTR) continue;
       throw Error(std::string("waitpid: ") + std::strerror(errno));
@@ -367,9 +400,15 @@ std::size_t run_matrix(const MatrixSetup& setup,
     std::snprintf(count, sizeof count, "[%zu/%zu]", finished, todo.size());
     const bool ok = row && row->status == CellStatus::done &&
                     WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const bool stopped = WIFEXITED(status) && WEXITSTATUS(status) > 128;
     if (ok) {
       log << count << " done   " << cells[a.cell].name << key_metrics(*row)
           << "  " << fixed(seconds, 1) << "s" << std::endl;
+    } else if (stopped) {
+      ++interrupted;
+      log << count << " INTERRUPTED " << cells[a.cell].name
+          << ": checkpoint written, continues when the matrix runs again  "
+          << fixed(seconds, 1) << "s" << std::endl;
     } else {
       ++failed;
       std::string error = row && !row->error.empty() ? row->error : why;
@@ -381,11 +420,14 @@ std::size_t run_matrix(const MatrixSetup& setup,
   const double total = std::chrono::duration<double>(
                            std::chrono::steady_clock::now() - matrix_start)
                            .count();
-  log << "matrix: " << (finished - failed) << " done, " << failed << " failed, "
-      << done_before << " skipped as done";
+  log << "matrix: " << (finished - failed - interrupted) << " done, " << failed
+      << " failed, ";
+  if (interrupted) log << interrupted << " interrupted, ";
+  if (next < todo.size()) log << (todo.size() - next) << " not started, ";
+  log << done_before << " skipped as done";
   if (busy) log << ", " << busy << " running elsewhere";
   log << " (" << fixed(total, 1) << "s)\n";
-  return failed + busy;
+  return failed + busy + interrupted + (todo.size() - next);
 }
 
 // ----------------------------------------------------------------- views

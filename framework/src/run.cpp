@@ -6,7 +6,18 @@
 #include <iostream>
 #include <limits>
 
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
 #include "cigl/core/calibration.hpp"
+#include "cigl/core/checkpoint.hpp"
+#include "cigl/core/files.hpp"
+#include "cigl/core/model_file.hpp"
+#include "cigl/core/run_folder.hpp"
+#include "cigl/core/signals.hpp"
 #include "cigl/core/svg.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
@@ -17,13 +28,11 @@ namespace fs = std::filesystem;
 
 namespace cigl {
 
-namespace {
+Interrupted::Interrupted(int signal, bool checkpoint, const std::string& what)
+    : Error(what), signal_(signal), checkpoint_(checkpoint) {}
+Interrupted::~Interrupted() = default;
 
-std::ofstream open_output(const fs::path& path) {
-  std::ofstream out(path);
-  if (!out) throw Error("cannot write " + path.string());
-  return out;
-}
+namespace {
 
 std::string fixed(double v, int digits) {
   char buf[64];
@@ -37,17 +46,24 @@ std::string general(double v) {
   return buf;
 }
 
-}  // namespace
+std::string history_header(const ExperimentConfig& config) {
+  std::string out = "epoch,step,lr,train_loss";
+  for (const auto& m : config.metrics) out += ",val_" + m.label;
+  return out + ",density,seconds\n";
+}
 
-static void write_pictures(const fs::path& run_dir,
-                           const ExperimentConfig& config,
-                           const std::vector<EpochRecord>& records,
-                           const TestReport& report) {
-  if (report.probabilities.defined() && report.probabilities.size(0) > 0) {
-    auto bins = ReliabilityBins::from(report.probabilities, report.labels, 15);
-    open_output(run_dir / "reliability.svg") << svg::reliability_diagram(
-        bins, config.experiment.string("name") + ": test set");
+std::string history_row(const ExperimentConfig& config, const EpochRecord& r) {
+  std::string out = std::to_string(r.epoch) + "," + std::to_string(r.step) +
+                    "," + json::number(r.lr) + "," + json::number(r.train_loss);
+  for (std::size_t i = 0; i < config.metrics.size(); ++i) {
+    out += ",";
+    if (!r.validation.empty()) out += json::number(r.validation[i].second);
   }
+  return out + "," + json::number(r.density) + "," + fixed(r.seconds, 3) + "\n";
+}
+
+std::string history_svg(const ExperimentConfig& config,
+                        const std::vector<EpochRecord>& records) {
   // Training curves: loss, and validation accuracy and ECE where those
   // metrics are configured.
   svg::Series loss{"train loss", {}, {}};
@@ -78,98 +94,32 @@ static void write_pictures(const fs::path& run_dir,
                             260);
     left += panel;
   }
-  open_output(run_dir / "history.svg") << svg::document(left, 260, body);
+  return svg::document(left, 260, body);
 }
 
-RunSummary run_experiment(const ExperimentConfig& config,
-                          const Registry& registry, const RunOptions& options) {
-  std::ostream& log = options.log ? *options.log : std::cout;
-  fs::path run_dir = options.run_dir;
-  if (run_dir.empty()) {
-    run_dir = fs::path(config.experiment.string("output_dir")) /
-              config.experiment.string("name");
-  }
-  std::error_code ec;
-  fs::create_directories(run_dir, ec);
-  if (ec) {
-    throw Error("cannot create run folder " + run_dir.string() + ": " +
-                ec.message());
-  }
-  open_output(run_dir / "config.toml") << to_toml(config);
-
-  log << "cigl: " << config.experiment.string("name") << " -> "
-      << run_dir.string() << "\n"
-      << "  data " << config.data.plugin << ", model " << config.model.plugin
-      << ", method " << config.method.plugin << ", schedule "
-      << config.schedule.plugin << std::endl;
-  Trainer trainer(config, registry);
-  log << "  device " << trainer.device_name() << " ("
-      << torch::get_num_threads() << " CPU threads), "
-      << trainer.train_split().size() << " train / "
-      << trainer.validation_split().size() << " validation / "
-      << trainer.test_split().size() << " test examples, "
-      << trainer.total_steps() << " steps, density "
-      << fixed(trainer.density(), 4) << std::endl;
-
-  auto history = open_output(run_dir / "history.csv");
-  history << "epoch,step,lr,train_loss";
-  for (const auto& m : config.metrics) history << ",val_" << m.label;
-  history << ",density,seconds\n";
-
-  const std::int64_t epochs = config.training.integer("epochs");
-  const int width = static_cast<int>(std::to_string(epochs).size());
-  std::vector<EpochRecord> records;
-  auto on_epoch = [&](const EpochRecord& r) {
-    records.push_back(r);
-    if (options.progress_bar) log << "\r\033[K";
-    char head[64];
-    std::snprintf(head, sizeof head, "epoch %*lld/%lld", width,
-                  static_cast<long long>(r.epoch),
-                  static_cast<long long>(epochs));
-    log << head << "  step " << r.step << "  lr " << general(r.lr) << "  loss "
-        << fixed(r.train_loss, 4);
-    if (!r.validation.empty()) {
-      log << "  val";
-      for (const auto& [name, value] : r.validation) {
-        log << " " << name << " " << fixed(value, 4);
-      }
-    }
-    log << "  density " << fixed(r.density, 4) << "  " << fixed(r.seconds, 1)
-        << "s" << std::endl;
-
-    history << r.epoch << "," << r.step << "," << json::number(r.lr) << ","
-            << json::number(r.train_loss);
-    for (std::size_t i = 0; i < config.metrics.size(); ++i) {
-      history << ",";
-      if (!r.validation.empty())
-        history << json::number(r.validation[i].second);
-    }
-    history << "," << json::number(r.density) << "," << fixed(r.seconds, 3)
-            << "\n";
-    history.flush();
-  };
-  auto on_step = [&](std::int64_t done, std::int64_t total) {
-    if (!options.progress_bar) return;
-    if (done != total && done % std::max<std::int64_t>(1, total / 50) != 0) {
-      return;
-    }
-    const int bar = 30;
-    const int filled = static_cast<int>(bar * done / total);
-    log << "\r  [" << std::string(filled, '#') << std::string(bar - filled, '.')
-        << "] " << done << "/" << total << std::flush;
-  };
-  trainer.fit(on_epoch, on_step);
-
-  const bool save_predictions = config.experiment.boolean("save_predictions");
-  RunSummary summary;
-  summary.run_dir = run_dir.string();
-  TestReport report = trainer.test_report();
+std::string predictions_csv(const TestReport& report) {
   const torch::Tensor& probabilities = report.probabilities;
-  summary.test = report.metrics;
-  summary.density = trainer.density();
-  summary.steps = trainer.step();
-  if (!records.empty()) summary.seconds = records.back().seconds;
+  const auto classes = probabilities.size(1);
+  std::string out = "label";
+  for (std::int64_t c = 0; c < classes; ++c) out += ",p" + std::to_string(c);
+  out += "\n";
+  auto p = probabilities.accessor<double, 2>();
+  auto y = report.labels.accessor<std::int64_t, 1>();
+  char buf[32];
+  for (std::int64_t i = 0; i < probabilities.size(0); ++i) {
+    out += std::to_string(y[i]);
+    for (std::int64_t c = 0; c < classes; ++c) {
+      std::snprintf(buf, sizeof buf, ",%.6g", p[i][c]);
+      out += buf;
+    }
+    out += "\n";
+  }
+  return out;
+}
 
+std::string metrics_json(const ExperimentConfig& config, const Trainer& trainer,
+                         const TestReport& report, const RunSummary& summary,
+                         bool with_masks, const std::string& evaluated) {
   json::Writer w;
   w.begin_object();
   w.key("experiment").value(config.experiment.string("name"));
@@ -177,6 +127,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
   w.key("model").value(config.model.plugin);
   w.key("dataset").value(config.data.plugin);
   w.key("seed").value(config.experiment.integer("seed"));
+  if (!evaluated.empty()) w.key("evaluated_model").value(evaluated);
   w.key("test").begin_object();
   for (const auto& [name, value] : summary.test) w.key(name).value(value);
   w.end_object();
@@ -187,16 +138,15 @@ RunSummary run_experiment(const ExperimentConfig& config,
     w.end_object();
   }
   w.key("density").value(summary.density);
-  if (const MaskSet* masks = trainer.method().mask_set()) {
+  if (const MaskSet* masks = trainer.method().mask_set(); masks && with_masks) {
     w.key("mask_density").value(masks->density());
   }
   w.key("steps").value(summary.steps);
   w.key("seconds").value(summary.seconds);
   // Of the final model (after finalize), both conventions.
-  const CostReport plain = trainer.costs(FlopsConvention::plain);
   w.key("costs").begin_object();
   w.key("plain");
-  write_costs_json(w, plain);
+  write_costs_json(w, trainer.costs(FlopsConvention::plain));
   w.key("micronet");
   write_costs_json(w, trainer.costs(FlopsConvention::micronet));
   w.end_object();
@@ -214,29 +164,51 @@ RunSummary run_experiment(const ExperimentConfig& config,
     w.end_object();
   }
   w.end_object();
-  open_output(run_dir / "metrics.json") << w.str();
-  write_pictures(run_dir, config, records, report);
+  return w.str();
+}
 
-  if (save_predictions && probabilities.defined()) {
-    auto out = open_output(run_dir / "predictions.csv");
-    const auto classes = probabilities.size(1);
-    out << "label";
-    for (std::int64_t c = 0; c < classes; ++c) out << ",p" << c;
-    out << "\n";
-    auto labels = trainer.test_split().labels.cpu();
-    auto p = probabilities.accessor<double, 2>();
-    auto y = labels.accessor<std::int64_t, 1>();
-    char buf[32];
-    for (std::int64_t i = 0; i < probabilities.size(0); ++i) {
-      out << y[i];
-      for (std::int64_t c = 0; c < classes; ++c) {
-        std::snprintf(buf, sizeof buf, ",%.6g", p[i][c]);
-        out << buf;
-      }
-      out << "\n";
-    }
+/// Every result file of a finished run (or evaluation), each written
+/// atomically; predictions.csv only when asked for (a stale one is gone
+/// already: the folder was cleared when the run started).
+void write_results(const RunFolder& folder, const ExperimentConfig& config,
+                   Trainer& trainer, const TestReport& report,
+                   const RunSummary& summary,
+                   const std::vector<EpochRecord>& records,
+                   const std::string& evaluated) {
+  write_file_atomic(folder.file("metrics.json"),
+                    metrics_json(config, trainer, report, summary,
+                                 evaluated.empty(), evaluated));
+  kill_point("outputs");
+  if (report.probabilities.defined() && report.probabilities.size(0) > 0) {
+    auto bins = ReliabilityBins::from(report.probabilities, report.labels, 15);
+    write_file_atomic(
+        folder.file("reliability.svg"),
+        svg::reliability_diagram(
+            bins, config.experiment.string("name") + ": test set"));
   }
+  if (!records.empty()) {
+    write_file_atomic(folder.file("history.svg"), history_svg(config, records));
+  }
+  if (config.experiment.boolean("save_predictions") &&
+      report.probabilities.defined()) {
+    write_file_atomic(folder.file("predictions.csv"), predictions_csv(report));
+  }
+  if (evaluated.empty()) {
+    ModelFile model =
+        model_file_of(*trainer.model(), trainer.method().mask_set());
+    model.info = {{"cigl_version", CIGL_VERSION_STRING},
+                  {"experiment", config.experiment.string("name")},
+                  {"model", config.model.plugin},
+                  {"method", config.method.plugin},
+                  {"dataset", config.data.plugin},
+                  {"seed", std::to_string(config.experiment.integer("seed"))},
+                  {"density", json::number(summary.density)}};
+    write_model_file(folder.file("model.pt"), model);
+  }
+}
 
+void log_test(std::ostream& log, const RunSummary& summary,
+              const TestReport& report, const CostReport& plain) {
   log << "test";
   for (const auto& [name, value] : summary.test) {
     log << "  " << name << " " << fixed(value, 4);
@@ -251,8 +223,358 @@ RunSummary run_experiment(const ExperimentConfig& config,
     }
     log << "\n";
   }
-  log << "results in " << run_dir.string() << std::endl;
+}
+
+/// The resolved config text that identifies a run (the file it was read
+/// from left out).
+std::string identity_text(ExperimentConfig config) {
+  config.source.clear();
+  return to_toml(config);
+}
+
+/// Whether the folder's config.toml resolves to the same run as `config`.
+bool same_config(const RunFolder& folder, const ExperimentConfig& config,
+                 const Registry& registry) {
+  try {
+    auto saved =
+        ConfigDocument::from_file(folder.file("config.toml")).resolve(registry);
+    return identity_text(saved) == identity_text(config);
+  } catch (const std::exception&) {
+    return false;  // unreadable or no longer valid: not this config
+  }
+}
+
+std::string state_text(const RunFolderContents& found) {
+  if (!found.status) return found.has_metrics ? "done" : "unfinished";
+  const RunStatus& s = *found.status;
+  // The lock is ours, so a folder still marked running lost its process.
+  std::string out = s.state == RunState::running
+                        ? std::string("killed while running")
+                        : run_state_name(s.state);
+  if (s.epochs > 0 && s.state != RunState::done) {
+    out += " at epoch " + std::to_string(s.epoch) + " of " +
+           std::to_string(s.epochs);
+  }
+  return out;
+}
+
+enum class Plan { start, resume, finished };
+
+/// What to do with what the folder holds, by `policy`; clears the folder
+/// when the run starts over. Throws ConfigError where it must not go on.
+Plan plan_run(RunFolder& folder, const ExperimentConfig& config,
+              const Registry& registry, ExistingRun policy) {
+  const RunFolderContents& found = folder.contents();
+  const std::string& dir = folder.dir();
+  if (!found.is_run) {
+    if (!found.empty) {
+      throw ConfigError(dir +
+                        " is not empty and holds no cigl run (no status.json "
+                        "or config.toml); choose a new or empty folder");
+    }
+    if (policy == ExistingRun::resume) {
+      throw ConfigError(dir + " holds no run to resume");
+    }
+    return Plan::start;
+  }
+  if (policy == ExistingRun::overwrite) {
+    folder.clear_outputs();
+    return Plan::start;
+  }
+  const bool same = same_config(folder, config, registry);
+  const std::string state = state_text(found);
+  if (!same) {
+    if (policy == ExistingRun::continue_or_restart) {
+      folder.clear_outputs();
+      return Plan::start;
+    }
+    throw ConfigError(dir + " holds a run of another config (" + state +
+                      "); --overwrite replaces it, or choose another "
+                      "--output");
+  }
+  if (found.finished()) {
+    if (policy == ExistingRun::refuse) {
+      throw ConfigError(dir +
+                        " already holds a finished run of this config; "
+                        "--overwrite runs it again");
+    }
+    return Plan::finished;
+  }
+  if (found.has_checkpoint) {
+    if (policy == ExistingRun::refuse) {
+      throw ConfigError(dir + " holds an unfinished run of this config (" +
+                        state + "); continue it with --resume " + dir +
+                        ", or start over with --overwrite");
+    }
+    return Plan::resume;
+  }
+  if (policy == ExistingRun::resume) {
+    throw ConfigError(dir + " has no checkpoint.pt to resume from (" + state +
+                      "); --overwrite starts the run again");
+  }
+  folder.clear_outputs();  // a failed attempt at this same run
+  return Plan::start;
+}
+
+/// A finished folder's summary, read back from its metrics.json.
+RunSummary summary_of_finished(const RunFolder& folder) {
+  RunSummary summary;
+  summary.run_dir = folder.dir();
+  summary.already_finished = true;
+  const auto json = nlohmann::ordered_json::parse(
+      read_file(folder.file("metrics.json")), nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    throw Error(folder.file("metrics.json") +
+                ": not valid JSON; --overwrite runs the experiment again");
+  }
+  if (json.contains("test") && json["test"].is_object()) {
+    for (const auto& [name, value] : json["test"].items()) {
+      summary.test.emplace_back(
+          name, value.is_number() ? value.get<double>()
+                                  : std::numeric_limits<double>::quiet_NaN());
+    }
+  }
+  summary.density = json.value("density", 1.0);
+  summary.steps = json.value("steps", std::int64_t{0});
+  summary.seconds = json.value("seconds", 0.0);
   return summary;
+}
+
+/// Marks the folder failed, unless the failure is the folder itself.
+void record_failure(RunFolder& folder, RunStatus status,
+                    const std::string& what) {
+  status.state = RunState::failed;
+  status.reason = what.substr(0, what.find('\n'));
+  try {
+    folder.write_status(status);
+  } catch (const std::exception&) {
+    // The disk may be what failed; the error itself still reaches the user.
+  }
+}
+
+}  // namespace
+
+RunSummary run_experiment(const ExperimentConfig& config,
+                          const Registry& registry, const RunOptions& options) {
+  std::ostream& log = options.log ? *options.log : std::cout;
+  fs::path run_dir = options.run_dir;
+  if (run_dir.empty()) {
+    run_dir = fs::path(config.experiment.string("output_dir")) /
+              config.experiment.string("name");
+  }
+  RunFolder folder(run_dir.string());
+  const Plan plan = plan_run(folder, config, registry, options.existing);
+  if (plan == Plan::finished) {
+    log << "cigl: " << folder.dir()
+        << " already holds this run, finished; results in " << folder.dir()
+        << std::endl;
+    return summary_of_finished(folder);
+  }
+
+  const std::int64_t epochs = config.training.integer("epochs");
+  RunStatus status;
+  status.epochs = epochs;
+  try {
+    if (plan == Plan::start) {
+      write_file_atomic(folder.file("config.toml"), to_toml(config));
+    }
+    folder.write_status(status);
+  } catch (const std::exception& e) {
+    record_failure(folder, status, e.what());
+    throw;
+  }
+
+  log << "cigl: " << config.experiment.string("name") << " -> " << folder.dir()
+      << "\n"
+      << "  data " << config.data.plugin << ", model " << config.model.plugin
+      << ", method " << config.method.plugin << ", schedule "
+      << config.schedule.plugin << std::endl;
+  const std::string checkpoint_file = folder.file("checkpoint.pt");
+  const std::int64_t checkpoint_every =
+      config.experiment.integer("checkpoint_every");
+  const double checkpoint_seconds =
+      60.0 * config.experiment.number("checkpoint_minutes");
+  const bool checkpoints = checkpoint_every > 0;
+  auto stop_signal = options.stop_signal
+                         ? options.stop_signal
+                         : std::function<int()>(cigl::stop_signal);
+
+  try {
+    Trainer trainer(config, registry);
+    const BuildInfo build = current_build(config, registry);
+    std::vector<EpochRecord> records;
+    if (plan == Plan::resume) {
+      const Checkpoint saved = read_checkpoint(checkpoint_file);
+      const std::string differences = build_differences(saved.build, build);
+      if (!differences.empty() && !options.force) {
+        throw ConfigError(checkpoint_file + " was written by another build (" +
+                          differences +
+                          "); it may not continue the same run: use the "
+                          "build it names, or --force to resume anyway");
+      }
+      records = load_checkpoint(checkpoint_file, trainer).records;
+      log << "  resumed from " << checkpoint_file << ": epoch "
+          << trainer.epoch() << " of " << epochs << ", step " << trainer.step()
+          << std::endl;
+    }
+    // history.csv: the header at once, then a row per epoch; after a
+    // resume exactly the checkpoint's epochs, each once.
+    std::string history_text = history_header(config);
+    for (const auto& r : records) history_text += history_row(config, r);
+    write_file_atomic(folder.file("history.csv"), history_text);
+    AppendFile history(folder.file("history.csv"));
+
+    log << "  device " << trainer.device_name() << " ("
+        << torch::get_num_threads() << " CPU threads), "
+        << trainer.train_split().size() << " train / "
+        << trainer.validation_split().size() << " validation / "
+        << trainer.test_split().size() << " test examples, "
+        << trainer.total_steps() << " steps, density "
+        << fixed(trainer.density(), 4) << std::endl;
+
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    auto save = [&] {
+      save_checkpoint(checkpoint_file, trainer, records, build);
+      last_checkpoint = std::chrono::steady_clock::now();
+      status.checkpoint = true;
+    };
+    auto update_status = [&] {
+      status.epoch = trainer.epoch();
+      status.step = trainer.step();
+      folder.write_status(status);
+    };
+
+    const int width = static_cast<int>(std::to_string(epochs).size());
+    FitHooks hooks;
+    hooks.on_epoch = [&](const EpochRecord& r) {
+      records.push_back(r);
+      if (options.progress_bar) log << "\r\033[K";
+      char head[64];
+      std::snprintf(head, sizeof head, "epoch %*lld/%lld", width,
+                    static_cast<long long>(r.epoch),
+                    static_cast<long long>(epochs));
+      log << head << "  step " << r.step << "  lr " << general(r.lr)
+          << "  loss " << fixed(r.train_loss, 4);
+      if (!r.validation.empty()) {
+        log << "  val";
+        for (const auto& [name, value] : r.validation) {
+          log << " " << name << " " << fixed(value, 4);
+        }
+      }
+      log << "  density " << fixed(r.density, 4) << "  " << fixed(r.seconds, 1)
+          << "s" << std::endl;
+      history.append(history_row(config, r));
+      // Every N epochs and after the last, so the final evaluation can
+      // be redone after a kill without training again.
+      if (checkpoints &&
+          (r.epoch % checkpoint_every == 0 || r.epoch == epochs)) {
+        save();
+      }
+      update_status();
+    };
+    hooks.on_step = [&](std::int64_t done, std::int64_t total) {
+      kill_point("step", trainer.step());
+      if (checkpoints && checkpoint_seconds > 0 &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                        last_checkpoint)
+                  .count() >= checkpoint_seconds) {
+        save();
+        update_status();
+      }
+      if (!options.progress_bar) return;
+      if (done != total && done % std::max<std::int64_t>(1, total / 50) != 0) {
+        return;
+      }
+      const int bar = 30;
+      const int filled = static_cast<int>(bar * done / total);
+      log << "\r  [" << std::string(filled, '#')
+          << std::string(bar - filled, '.') << "] " << done << "/" << total
+          << std::flush;
+    };
+    hooks.stop = [&] { return stop_signal() != 0; };
+
+    if (!trainer.fit(hooks)) {
+      const int signal = stop_signal();
+      if (options.progress_bar) log << "\r\033[K";
+      if (checkpoints) save();
+      status.state = RunState::interrupted;
+      status.reason = signal_name(signal);
+      update_status();
+      std::string what = "interrupted by " + signal_name(signal) +
+                         " at epoch " + std::to_string(trainer.epoch()) +
+                         " of " + std::to_string(epochs) + ", step " +
+                         std::to_string(trainer.step());
+      what += checkpoints ? "; checkpoint written: continue with cigl-run "
+                            "--resume " +
+                                folder.dir()
+                          : " (checkpoints are off: "
+                            "experiment.checkpoint_every = 0)";
+      throw Interrupted(signal, checkpoints, what);
+    }
+    history.close();
+
+    RunSummary summary;
+    summary.run_dir = folder.dir();
+    kill_point("test");
+    TestReport report = trainer.test_report();
+    summary.test = report.metrics;
+    summary.density = trainer.density();
+    summary.steps = trainer.step();
+    summary.seconds = trainer.train_seconds();
+    write_results(folder, config, trainer, report, summary, records, "");
+    status.state = RunState::done;
+    status.checkpoint = false;
+    update_status();
+    // Done and recorded: the checkpoint has served its purpose.
+    std::error_code ec;
+    fs::remove(checkpoint_file, ec);
+
+    log_test(log, summary, report, trainer.costs(FlopsConvention::plain));
+    log << "results in " << folder.dir() << std::endl;
+    return summary;
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    record_failure(folder, status, e.what());
+    throw;
+  }
+}
+
+RunSummary evaluate_run(const std::string& model_path,
+                        const ExperimentConfig& config,
+                        const Registry& registry, const RunOptions& options) {
+  std::ostream& log = options.log ? *options.log : std::cout;
+  const ModelFile model = read_model_file(model_path);
+  RunFolder folder(options.run_dir);
+  if (plan_run(folder, config, registry,
+               options.existing == ExistingRun::overwrite
+                   ? ExistingRun::overwrite
+                   : ExistingRun::refuse) != Plan::start) {
+    throw ConfigError(folder.dir() + " already holds an evaluation");
+  }
+  RunStatus status;
+  try {
+    write_file_atomic(folder.file("config.toml"), to_toml(config));
+    folder.write_status(status);
+    log << "cigl: evaluating " << model_path << " on " << config.data.plugin
+        << " -> " << folder.dir() << std::endl;
+    Trainer trainer(config, registry);
+    trainer.use_final_model(model.state);
+    RunSummary summary;
+    summary.run_dir = folder.dir();
+    TestReport report = trainer.test_report();
+    summary.test = report.metrics;
+    summary.density = trainer.density();
+    write_results(folder, config, trainer, report, summary, {}, model_path);
+    status.state = RunState::done;
+    folder.write_status(status);
+    log_test(log, summary, report, trainer.costs(FlopsConvention::plain));
+    log << "results in " << folder.dir() << std::endl;
+    return summary;
+  } catch (const std::exception& e) {
+    record_failure(folder, status, e.what());
+    throw;
+  }
 }
 
 }  // namespace cigl

@@ -314,13 +314,21 @@ setup = ["module load cuda"]
         "#SBATCH --time=02:00:00\n", "#SBATCH --gpus=1\n",
         "#SBATCH --cpus-per-task=8\n",
         "#SBATCH --output=/data/runs/study/slurm/%A_%a.out\n",
+        "#SBATCH --signal=B:USR1@300\n", "#SBATCH --requeue\n",
         "cd /home/me/exp\nmodule load cuda\n",
-        "exec /opt/cigl/bin/cigl-run --config /home/me/exp/m.toml --set "
+        "/opt/cigl/bin/cigl-run --config /home/me/exp/m.toml --set "
         "training.epochs=5 \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\" "
-        "--cell \"$SLURM_ARRAY_TASK_ID\"\n"}) {
+        "--cell \"$SLURM_ARRAY_TASK_ID\" &\n"}) {
     EXPECT_NE(script.find(line), std::string::npos) << line << "\n" << script;
   }
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+
+  // Without the warning signal the task is the command itself.
+  auto plain = slurm_options(
+      ConfigDocument::from_string("[slurm]\nsignal_seconds = 0\n", "m.toml"));
+  const std::string exec_script = slurm_script(job, plain);
+  EXPECT_EQ(exec_script.find("--signal"), std::string::npos);
+  EXPECT_NE(exec_script.find("exec /opt/cigl/bin/cigl-run"), std::string::npos);
 
   EXPECT_EQ(config_error([] {
               slurm_options(ConfigDocument::from_string(
@@ -328,6 +336,47 @@ setup = ["module load cuda"]
             }),
             "m.toml:2:1: slurm.partiton: unknown key (did you mean "
             "'partition'?)");
+}
+
+// The script as Slurm runs it: the warning signal reaches the batch shell,
+// which passes it on to the cell and, when the cell stops with a
+// checkpoint (exit 128 + signal), requeues its own array task.
+TEST(SlurmScript, AWarningSignalStopsTheCellAndRequeuesTheTask) {
+  test::TempDir dir("slurm");
+  // A stand-in cell: waits, and exits 138 on SIGUSR1 as cigl-run does.
+  SlurmJob job;
+  job.job_name = "study";
+  job.cells = 4;
+  job.matrix_root = dir.path().string();
+  job.workdir = dir.path().string();
+  job.command = {"/bin/sh", "-c",
+                 "trap 'exit 138' USR1; echo started > cell.started; "
+                 "while :; do sleep 0.05; done",
+                 "cell"};
+  test::write_file(dir.file("job.sbatch"), slurm_script(job, SlurmOptions{}));
+  std::filesystem::create_directories(dir.path() / "bin");
+  test::write_file(
+      dir.file("bin/scontrol"),
+      "#!/bin/sh\necho \"$@\" >> " + dir.file("scontrol.log") + "\n");
+  std::filesystem::permissions(dir.file("bin/scontrol"),
+                               std::filesystem::perms::owner_all);
+  // The batch shell itself in the background, so $! is its pid.
+  const std::string command =
+      "cd " + dir.path().string() + " && export PATH=" + dir.file("bin") +
+      ":$PATH SLURM_ARRAY_JOB_ID=77 SLURM_ARRAY_TASK_ID=3; "
+      "bash job.sbatch & job=$!; "
+      "while [ ! -f cell.started ]; do sleep 0.05; done; "
+      "kill -USR1 $job; wait $job; echo \"exit $?\"";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[256] = {};
+  std::string output;
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+    output.append(buffer, n);
+  }
+  pclose(pipe);
+  EXPECT_NE(output.find("exit 138"), std::string::npos) << output;
+  EXPECT_EQ(test::read_file(dir.file("scontrol.log")), "requeue 77_3\n");
 }
 
 }  // namespace

@@ -83,6 +83,9 @@ CIGL_API std::string config_fingerprint(const ExperimentConfig& config);
 struct CIGL_API SlurmOptions {
   std::string partition, time, mem, account;
   std::int64_t gpus = 0, cpus_per_task = 0, max_parallel = 0;
+  /// Seconds before the time limit at which Slurm sends SIGUSR1, so the
+  /// cell writes a checkpoint and the task is requeued; 0: no warning.
+  std::int64_t signal_seconds = 300;
   std::vector<std::string> setup;  ///< shell lines before the command
   std::vector<std::string> extra;  ///< further `#SBATCH` options
 };
