@@ -3,6 +3,6 @@
 # test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 scripts/build.sh
 cd build && ctest --output-on-failure -j2
