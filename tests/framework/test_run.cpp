@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cigl/core/checkpoint.hpp"
+#include "cigl/core/config.hpp"
 #include "test_support.hpp"
 
 namespace cigl {
@@ -302,6 +304,31 @@ TEST_F(RunFolders, AFullDiskIsOneErrorAndNoFinishedLookingFolder) {
           << e.path();
     }
   }
+}
+
+TEST_F(RunFolders, ACheckpointOfAnotherBuildIsRefusedUnlessForced) {
+  const std::string out = dir_.file("run");
+  auto killed = run_cigl("--config " + config("a.toml") + " --output " + out,
+                         "CIGL_TEST_KILL_AT=step:20");
+  ASSERT_EQ(killed.code, 137) << killed.output;
+  // The same state, as if an older mlp plugin had written it.
+  {
+    auto saved = ConfigDocument::from_file(out + "/config.toml")
+                     .resolve(test::bundled_registry());
+    Trainer trainer(saved, test::bundled_registry());
+    BuildInfo build = current_build(saved, test::bundled_registry());
+    build.plugins["mlp"] = "0.9.0";
+    save_checkpoint(out + "/checkpoint.pt", trainer, {}, build);
+  }
+  auto refused = run_cigl("--resume " + out);
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("was written by another build (plugin mlp "
+                                "0.9.0 -> 1.0.0)"),
+            std::string::npos)
+      << refused.output;
+  auto forced = run_cigl("--resume " + out + " --force");
+  EXPECT_EQ(forced.code, 0) << forced.output;
+  EXPECT_EQ(status_of(out)["state"], "done");
 }
 
 TEST_F(RunFolders, ANonEmptyFolderThatIsNoRunIsLeftAlone) {
