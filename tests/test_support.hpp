@@ -68,6 +68,23 @@ inline CommandResult run_cigl(const std::string& args,
   return r;
 }
 
+/// Waits (up to a minute) until process `pid` is suspended: started with
+/// CIGL_TEST_KILL_AT=<point> CIGL_TEST_KILL_SIGNAL=19, a run stops itself
+/// there, so a test acts on it at a known point however fast the machine.
+inline bool wait_until_suspended(long long pid) {
+  const std::string stat = "/proc/" + std::to_string(pid) + "/stat";
+  for (int i = 0; i < 6000; ++i) {
+    const std::string text = read_file(stat);
+    const auto close = text.rfind(')');
+    if (close != std::string::npos && close + 2 < text.size() &&
+        text[close + 2] == 'T') {
+      return true;
+    }
+    usleep(10000);
+  }
+  return false;
+}
+
 /// The registry every test of bundled plugins starts from.
 inline Registry& bundled_registry() {
   static Registry* registry = [] {

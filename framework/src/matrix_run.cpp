@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -367,7 +368,12 @@ std::size_t run_matrix(const MatrixSetup& setup,
       log << "stopping: " << signal_name(signal) << " passed on to "
           << active.size() << " running cell(s), which write checkpoints"
           << std::endl;
-      for (const auto& [child, a] : active) ::kill(child, signal);
+      for (const auto& [child, a] : active) {
+        ::kill(child, signal);
+        // A cell suspended (job control, a debugger) acts on it only
+        // once continued.
+        ::kill(child, SIGCONT);
+      }
     }
     int status = 0;
     // Polled, so a stop signal is seen while cells run.

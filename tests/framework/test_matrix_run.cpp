@@ -48,10 +48,13 @@ nlohmann::json json_of(const std::string& path) {
   return nlohmann::json::parse(test::read_file(path));
 }
 
-// Starts `cigl-run --config <config>` as a child of this process.
+// Starts `cigl-run --config <config>` as a child of this process; its
+// first cell suspends itself at step 40 (after two epochs' checkpoints).
 pid_t start_matrix(const std::string& config) {
   const pid_t pid = fork();
   if (pid == 0) {
+    setenv("CIGL_TEST_KILL_AT", "step:40", 1);
+    setenv("CIGL_TEST_KILL_SIGNAL", std::to_string(SIGSTOP).c_str(), 1);
     const int null = ::open("/dev/null", O_WRONLY);
     dup2(null, STDOUT_FILENO);
     execl(CIGL_TEST_RUN_BINARY, CIGL_TEST_RUN_BINARY, "--config",
@@ -61,21 +64,21 @@ pid_t start_matrix(const std::string& config) {
   return pid;
 }
 
-// Waits until the first cell has finished an epoch (a checkpoint exists).
-bool wait_for_checkpoint(const std::string& cell_dir) {
+// Waits until the first cell has suspended itself; returns its pid.
+long long wait_for_suspended_cell(const std::string& cell_dir) {
   for (int i = 0; i < 6000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     std::error_code ec;
     if (!fs::exists(cell_dir + "/status.json", ec)) continue;
     try {
-      if (json_of(cell_dir + "/status.json").value("epoch", 0) >= 2) {
-        return true;
-      }
+      const long long pid =
+          json_of(cell_dir + "/status.json").value("pid", 0LL);
+      if (pid > 0 && test::wait_until_suspended(pid)) return pid;
     } catch (const std::exception&) {
       // Being replaced this instant: look again.
     }
   }
-  return false;
+  return 0;
 }
 
 class MatrixStop : public ::testing::Test {
@@ -107,7 +110,8 @@ class MatrixStop : public ::testing::Test {
 
 TEST_F(MatrixStop, SigtermStopsEveryCellWithACheckpointAndARerunContinues) {
   const pid_t matrix = start_matrix(dir_.file("stopped.toml"));
-  ASSERT_TRUE(wait_for_checkpoint(first_cell()));
+  ASSERT_GT(wait_for_suspended_cell(first_cell()), 0);
+  // The matrix passes it on, with a SIGCONT, to the suspended cell.
   kill(matrix, SIGTERM);
   int status = 0;
   waitpid(matrix, &status, 0);
@@ -125,11 +129,10 @@ TEST_F(MatrixStop, SigtermStopsEveryCellWithACheckpointAndARerunContinues) {
 
 TEST_F(MatrixStop, AMatrixKilledOutrightIsSeenDeadAtOnceAndContinues) {
   const pid_t matrix = start_matrix(dir_.file("stopped.toml"));
-  ASSERT_TRUE(wait_for_checkpoint(first_cell()));
+  const long long cell_pid = wait_for_suspended_cell(first_cell());
+  ASSERT_GT(cell_pid, 0);
   // The cell runs in a process of its own: kill it and the matrix, with
   // no chance to record anything.
-  const auto cell_pid =
-      ResultsIndex(dir_.file("stopped-out/m/results.sqlite")).get(0)->pid;
   kill(matrix, SIGKILL);
   kill(static_cast<pid_t>(cell_pid), SIGKILL);
   int status = 0;

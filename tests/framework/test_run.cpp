@@ -243,30 +243,39 @@ TEST_F(RunFolders, ResumeOrStartContinuesAnInterruptedRunOrStartsANewOne) {
 
 TEST_F(RunFolders, ASecondProcessIntoABusyFolderFailsAtOnce) {
   const std::string out = dir_.file("run");
-  const std::string args =
-      "--config " + config("a.toml") + " --output " + out +
-      " --set training.epochs=30 --set experiment.checkpoint_every=0";
+  const std::string args = "--config " + config("a.toml") + " --output " + out +
+                           " --set training.epochs=3";
+  // The first suspends itself mid-training, holding the folder.
   std::thread first([&] {
-    auto r = run_cigl(args);
+    auto r = run_cigl(args, "CIGL_TEST_KILL_AT=step:20 CIGL_TEST_KILL_SIGNAL=" +
+                                std::to_string(SIGSTOP));
     EXPECT_EQ(r.code, 0) << r.output;
   });
-  // Wait until the first owns the folder and trains.
-  for (int i = 0; i < 600 && !fs::exists(out + "/history.csv"); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  long long pid = 0;
+  for (int i = 0; i < 6000 && pid == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    try {
+      pid = status_of(out).value("pid", 0LL);
+    } catch (const std::exception&) {
+      // Not written yet, or being replaced this instant.
+    }
   }
+  const bool suspended = test::wait_until_suspended(pid);
+  EXPECT_TRUE(suspended);
   const auto started = std::chrono::steady_clock::now();
   auto second = run_cigl(args + " --overwrite");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
           .count();
+  if (pid > 0) kill(static_cast<pid_t>(pid), SIGCONT);
   first.join();
   EXPECT_EQ(second.code, 2) << second.output;
   EXPECT_NE(second.output.find("is in use by process"), std::string::npos)
       << second.output;
   EXPECT_LT(seconds, 20) << "it waited instead of failing";
-  // The first finished intact: its own config, 30 epochs of history.
+  // The first finished intact: its own config, 3 epochs of history.
   EXPECT_EQ(status_of(out)["state"], "done");
-  EXPECT_EQ(metrics_of(out)["steps"], 30 * 18);
+  EXPECT_EQ(metrics_of(out)["steps"], 3 * 18);
 }
 
 TEST_F(RunFolders, AFullDiskIsOneErrorAndNoFinishedLookingFolder) {
