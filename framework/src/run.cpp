@@ -6,12 +6,11 @@
 #include <iostream>
 #include <limits>
 
-#include "cigl/core/calibration.hpp"
-#include "cigl/core/svg.hpp"
+#include "cigl/core/number_text.hpp"
+#include "cigl/core/run_outputs.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cost_output.hpp"
-#include "json.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,61 +24,7 @@ std::ofstream open_output(const fs::path& path) {
   return out;
 }
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-std::string general(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 }  // namespace
-
-static void write_pictures(const fs::path& run_dir,
-                           const ExperimentConfig& config,
-                           const std::vector<EpochRecord>& records,
-                           const TestReport& report) {
-  if (report.probabilities.defined() && report.probabilities.size(0) > 0) {
-    auto bins = ReliabilityBins::from(report.probabilities, report.labels, 15);
-    open_output(run_dir / "reliability.svg") << svg::reliability_diagram(
-        bins, config.experiment.string("name") + ": test set");
-  }
-  // Training curves: loss, and validation accuracy and ECE where those
-  // metrics are configured.
-  svg::Series loss{"train loss", {}, {}};
-  std::vector<std::pair<std::string, svg::Series>> validation;
-  for (const char* wanted : {"accuracy", "ece"}) {
-    for (std::size_t i = 0; i < config.metrics.size(); ++i) {
-      if (config.metrics[i].plugin != wanted) continue;
-      svg::Series s{"validation " + config.metrics[i].label, {}, {}};
-      for (const auto& r : records) {
-        if (r.validation.empty()) continue;  // not evaluated that epoch
-        s.x.push_back(static_cast<double>(r.epoch));
-        s.y.push_back(r.validation[i].second);
-      }
-      validation.emplace_back(config.metrics[i].label, s);
-      break;
-    }
-  }
-  for (const auto& r : records) {
-    loss.x.push_back(static_cast<double>(r.epoch));
-    loss.y.push_back(r.train_loss);
-  }
-  const int panel = 340;
-  std::string body =
-      svg::line_chart("training loss", "epoch", {loss}, 0, 0, panel, 260);
-  int left = panel;
-  for (const auto& [label, s] : validation) {
-    body += svg::line_chart("validation " + label, "epoch", {s}, left, 0, panel,
-                            260);
-    left += panel;
-  }
-  open_output(run_dir / "history.svg") << svg::document(left, 260, body);
-}
 
 RunSummary run_experiment(const ExperimentConfig& config,
                           const Registry& registry, const RunOptions& options) {
@@ -111,10 +56,9 @@ RunSummary run_experiment(const ExperimentConfig& config,
       << trainer.total_steps() << " steps, density "
       << fixed(trainer.density(), 4) << std::endl;
 
+  const std::vector<std::string> labels = trainer.metric_labels();
   auto history = open_output(run_dir / "history.csv");
-  history << "epoch,step,lr,train_loss";
-  for (const auto& m : config.metrics) history << ",val_" << m.label;
-  history << ",density,seconds\n";
+  history << history_csv_header(labels);
 
   const std::int64_t epochs = config.training.integer("epochs");
   const int width = static_cast<int>(std::to_string(epochs).size());
@@ -126,8 +70,8 @@ RunSummary run_experiment(const ExperimentConfig& config,
     std::snprintf(head, sizeof head, "epoch %*lld/%lld", width,
                   static_cast<long long>(r.epoch),
                   static_cast<long long>(epochs));
-    log << head << "  step " << r.step << "  lr " << general(r.lr) << "  loss "
-        << fixed(r.train_loss, 4);
+    log << head << "  step " << r.step << "  lr " << significant(r.lr, 6)
+        << "  loss " << fixed(r.train_loss, 4);
     if (!r.validation.empty()) {
       log << "  val";
       for (const auto& [name, value] : r.validation) {
@@ -137,15 +81,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
     log << "  density " << fixed(r.density, 4) << "  " << fixed(r.seconds, 1)
         << "s" << std::endl;
 
-    history << r.epoch << "," << r.step << "," << json::number(r.lr) << ","
-            << json::number(r.train_loss);
-    for (std::size_t i = 0; i < config.metrics.size(); ++i) {
-      history << ",";
-      if (!r.validation.empty())
-        history << json::number(r.validation[i].second);
-    }
-    history << "," << json::number(r.density) << "," << fixed(r.seconds, 3)
-            << "\n";
+    history << history_csv_row(r, labels);
     history.flush();
   };
   auto on_step = [&](std::int64_t done, std::int64_t total) {
@@ -170,71 +106,29 @@ RunSummary run_experiment(const ExperimentConfig& config,
   summary.steps = trainer.step();
   if (!records.empty()) summary.seconds = records.back().seconds;
 
-  json::Writer w;
-  w.begin_object();
-  w.key("experiment").value(config.experiment.string("name"));
-  w.key("method").value(config.method.plugin);
-  w.key("model").value(config.model.plugin);
-  w.key("dataset").value(config.data.plugin);
-  w.key("seed").value(config.experiment.integer("seed"));
-  w.key("test").begin_object();
-  for (const auto& [name, value] : summary.test) w.key(name).value(value);
-  w.end_object();
-  if (report.temperature) {
-    w.key("temperature").value(*report.temperature);
-    w.key("test_temperature_scaled").begin_object();
-    for (const auto& [name, value] : report.scaled) w.key(name).value(value);
-    w.end_object();
-  }
-  w.key("density").value(summary.density);
+  RunFacts facts;
+  facts.density = summary.density;
   if (const MaskSet* masks = trainer.method().mask_set()) {
-    w.key("mask_density").value(masks->density());
+    facts.mask_density = masks->density();
   }
-  w.key("steps").value(summary.steps);
-  w.key("seconds").value(summary.seconds);
+  facts.steps = summary.steps;
+  facts.seconds = summary.seconds;
   // Of the final model (after finalize), both conventions.
-  const CostReport plain = trainer.costs(FlopsConvention::plain);
-  w.key("costs").begin_object();
-  w.key("plain");
-  write_costs_json(w, plain);
-  w.key("micronet");
-  write_costs_json(w, trainer.costs(FlopsConvention::micronet));
-  w.end_object();
-  if (!report.series.empty()) {
-    w.key("series").begin_object();
-    for (const auto& [label, series] : report.series) {
-      w.key(label).begin_object();
-      for (const auto& [key, values] : series) {
-        w.key(key).begin_array();
-        for (double v : values) w.value(v);
-        w.end_array();
-      }
-      w.end_object();
-    }
-    w.end_object();
+  facts.plain = trainer.costs(FlopsConvention::plain);
+  facts.micronet = trainer.costs(FlopsConvention::micronet);
+  const CostReport& plain = facts.plain;
+  open_output(run_dir / "metrics.json")
+      << metrics_json(config, registry, report, facts);
+  if (probabilities.defined() && probabilities.size(0) > 0) {
+    open_output(run_dir / "reliability.svg")
+        << reliability_svg(config, report, summary.density);
   }
-  w.end_object();
-  open_output(run_dir / "metrics.json") << w.str();
-  write_pictures(run_dir, config, records, report);
+  open_output(run_dir / "history.svg")
+      << history_svg(config, records, summary.density);
 
   if (save_predictions && probabilities.defined()) {
-    auto out = open_output(run_dir / "predictions.csv");
-    const auto classes = probabilities.size(1);
-    out << "label";
-    for (std::int64_t c = 0; c < classes; ++c) out << ",p" << c;
-    out << "\n";
-    auto labels = trainer.test_split().labels.cpu();
-    auto p = probabilities.accessor<double, 2>();
-    auto y = labels.accessor<std::int64_t, 1>();
-    char buf[32];
-    for (std::int64_t i = 0; i < probabilities.size(0); ++i) {
-      out << y[i];
-      for (std::int64_t c = 0; c < classes; ++c) {
-        std::snprintf(buf, sizeof buf, ",%.6g", p[i][c]);
-        out << buf;
-      }
-      out << "\n";
-    }
+    open_output(run_dir / "predictions.csv")
+        << predictions_csv(probabilities, trainer.test_split().labels);
   }
 
   log << "test";
