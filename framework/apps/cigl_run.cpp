@@ -1,5 +1,7 @@
 // cigl-run: trains, evaluates and reports an experiment from a TOML config.
-// Exit codes: 0 success, 2 usage or config error, 1 runtime failure.
+// Exit codes: 0 success, 2 usage or config error (nothing ran), 1 runtime
+// failure (for a matrix: a cell failed or is still running elsewhere), 3
+// --check found a regression or a cell not done or not covered.
 #include <unistd.h>
 
 #include <algorithm>
