@@ -201,4 +201,4 @@ void register_calibration(cigl::Registrar& r) {
 
 }  // namespace
 
-CIGL_PLUGIN("calibration_metrics", "1.0.0", register_calibration)
+CIGL_PLUGIN("calibration_metrics", "1.1.0", register_calibration)

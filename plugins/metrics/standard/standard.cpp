@@ -105,4 +105,4 @@ void register_metrics(cigl::Registrar& r) {
 
 }  // namespace
 
-CIGL_PLUGIN("standard_metrics", "1.0.0", register_metrics)
+CIGL_PLUGIN("standard_metrics", "1.1.0", register_metrics)
