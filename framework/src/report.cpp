@@ -313,8 +313,8 @@ Report build_report(const std::vector<std::string>& roots,
     std::vector<std::string> values;
     for (const auto& key : report.keys) values.push_back(text(key));
     grouped[{text("method.plugin"), -density, values}].push_back(&run);
-    datasets.insert(text("data.plugin"));
-    models.insert(text("model.plugin"));
+    if (run.config.count("data.plugin")) datasets.insert(text("data.plugin"));
+    if (run.config.count("model.plugin")) models.insert(text("model.plugin"));
     for (const auto& [name, value] : run.metrics) {
       if (std::find(report.metrics.begin(), report.metrics.end(), name) ==
           report.metrics.end()) {
@@ -475,13 +475,17 @@ std::string sparsity_svg(const Report& report) {
       "<text x=\"" +
       std::to_string(panel_w * static_cast<int>(charts.size()) / 2) +
       "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" +
-      svg::escape(join(report.models, ", ") + " on " +
-                  join(report.datasets, ", ") +
+      svg::escape((report.models.empty() ? std::string("runs")
+                                         : join(report.models, ", ")) +
+                  (report.datasets.empty()
+                       ? std::string()
+                       : " on " + join(report.datasets, ", ")) +
                   ": test metrics against sparsity") +
       "</text>\n<text x=\"" +
       std::to_string(panel_w * static_cast<int>(charts.size()) / 2) +
-      "\" y=\"40\" text-anchor=\"middle\">mean over seeds, band +- one "
-      "standard deviation; dense (0%) as a band across the range</text>\n";
+      "\" y=\"40\" text-anchor=\"middle\">mean over seeds with a band of "
+      "\xc2\xb1 one standard deviation; dense (0%) as a band across the "
+      "range</text>\n";
   for (std::size_t i = 0; i < charts.size(); ++i) {
     body += svg::chart(charts[i], static_cast<int>(i) * panel_w, head, panel_w,
                        panel_h);

@@ -71,44 +71,40 @@ std::vector<double> nice_ticks(double lo, double hi, int target,
   if (hi < lo) std::swap(lo, hi);
   if (hi == lo) return {lo};
   target = std::max(target, 2);
-  const double raw = (hi - lo) / target;
-  double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
-  const double steps[] = {1, 2, 5, 10};
-  std::size_t s = 0;
-  while (s < 3 && raw / magnitude > (steps[s] + steps[s + 1]) / 2) ++s;
-  double step = steps[s] * magnitude;
-  if (step < min_step) {
-    // The smallest 1-2-5 step at or above min_step.
-    magnitude = std::pow(10.0, std::floor(std::log10(min_step)));
-    for (s = 0; steps[s] * magnitude < min_step * (1 - 1e-12); ++s) {
-    }
-    step = steps[s] * magnitude;
-  }
-  for (;;) {
-    // Integer multiples of the step, so 0.1 * 3 prints as 0.3.
+  // Step = multiple * 10^exponent. Ticks are whole multiples of the step,
+  // each computed as (k * multiple) / 10^-exponent so 0.84 is the double
+  // nearest 0.84, not 84 * 0.01.
+  auto ticks = [&](int exponent, double multiple) {
+    const double scale = std::pow(10.0, std::abs(exponent));
+    auto value = [&](double k) {
+      return exponent < 0 ? k * multiple / scale : k * multiple * scale;
+    };
+    const double step = value(1);
     const double first = std::ceil(lo / step - 1e-9);
     const double last = std::floor(hi / step + 1e-9);
-    if (last - first >= 1 || step < (hi - lo) * 1e-12) {
-      std::vector<double> out;
-      for (double k = first; k <= last; ++k) {
-        out.push_back(k * step);
+    std::vector<double> out;
+    for (double k = first; k <= last && out.size() < 1000; ++k) {
+      out.push_back(value(k));
+    }
+    return out;
+  };
+  // The finest 1-2-5 step (no finer than min_step) that gives at most
+  // target + 1 ticks; a finer one if that leaves fewer than two.
+  const int e0 =
+      static_cast<int>(std::floor(std::log10((hi - lo) / target))) - 1;
+  std::vector<double> previous;
+  for (int exponent = e0; exponent <= e0 + 3; ++exponent) {
+    for (double multiple : {1.0, 2.0, 5.0}) {
+      const double step = multiple * std::pow(10.0, exponent);
+      if (step < min_step * (1 - 1e-12)) continue;
+      auto out = ticks(exponent, multiple);
+      if (out.size() <= static_cast<std::size_t>(target) + 1) {
+        return out.size() >= 2 || previous.empty() ? out : previous;
       }
-      return out;
+      previous = std::move(out);
     }
-    if (step / 2 < min_step * (1 - 1e-12)) {  // none finer allowed
-      std::vector<double> out;
-      for (double k = first; k <= last; ++k) out.push_back(k * step);
-      return out;
-    }
-    // Fewer than two ticks fit: a finer step (10 -> 5 -> 2 -> 1).
-    if (s == 0) {
-      s = 3;
-      magnitude /= 10;
-    } else {
-      --s;
-    }
-    step = steps[s] * magnitude;
   }
+  return previous;
 }
 
 std::string tick_label(double value, double step) {
