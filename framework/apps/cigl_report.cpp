@@ -1,6 +1,8 @@
-// cigl-report: summarises run folders into report.md, report.csv and
-// sparsity.svg. Exit codes: 0 success, 2 usage error, 1 failure.
+// cigl-report: summarises finished run folders into report.md, report.csv
+// and sparsity.svg. Exit codes: 0 success, 2 usage error, 1 failure (no
+// finished run, an unreadable folder, a --by or --ignore key no run has).
 #include <iostream>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,11 @@ int main(int argc, char** argv) {
       "runs", po::value<std::vector<std::string>>()->composing(),
       "run folders or folders holding them (any depth)")(
       "by", po::value<std::vector<std::string>>()->composing(),
-      "also group by this config key, e.g. model.plugin (repeatable)")(
+      "also show this config key as a column where all runs agree, e.g. "
+      "model.plugin (repeatable)")(
+      "ignore", po::value<std::vector<std::string>>()->composing(),
+      "average over differences in this config key (or all keys under it, "
+      "e.g. metrics) instead of grouping by it (repeatable)")(
       "output,o", po::value<std::string>(),
       "where to write the report (default: the first RUN_DIR)");
   po::positional_options_description positional;
@@ -34,10 +40,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (vm.count("help")) {
-    std::cout << options
-              << "\nGroups runs by method and density (and --by "
-                 "keys); reports mean and standard deviation over "
-                 "seeds of every test metric.\n";
+    std::cout
+        << options
+        << "\nGroups finished runs by method, sparsity and every other "
+           "resolved config key\nwhose value differs between them (listed in "
+           "the report), and reports the mean\nand standard deviation of every "
+           "test metric over the runs of each group:\nruns in one group differ "
+           "only in experiment.seed and the --ignore keys.\nA run counts when "
+           "its status.json says done (or, without status.json, when\nit has "
+           "metrics.json); the others are listed, not averaged.\n";
     return 0;
   }
   if (!vm.count("runs")) {
@@ -45,19 +56,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto runs = vm["runs"].as<std::vector<std::string>>();
-  std::vector<std::string> by;
-  if (vm.count("by")) by = vm["by"].as<std::vector<std::string>>();
+  cigl::ReportOptions report_options;
+  if (vm.count("by"))
+    report_options.by = vm["by"].as<std::vector<std::string>>();
+  if (vm.count("ignore")) {
+    report_options.ignore = vm["ignore"].as<std::vector<std::string>>();
+  }
   const std::string output =
       vm.count("output") ? vm["output"].as<std::string>() : runs.front();
   try {
-    auto report = cigl::build_report(runs, by);
+    const auto report = cigl::build_report(runs, report_options);
     cigl::write_report(report, output);
     std::size_t n = 0;
     for (const auto& g : report.groups) n += g.runs.size();
-    std::cout << n << " runs in " << report.groups.size() << " groups -> "
-              << output << "/report.md, report.csv, sparsity.svg\n";
-    for (const auto& r : report.incomplete) {
-      std::cerr << "warning: incomplete run " << r << "\n";
+    std::cout << n << " runs in " << report.groups.size()
+              << " groups (by method, sparsity";
+    for (const auto& k : report.keys) std::cout << ", " << k;
+    std::cout << ") -> " << output << "/report.md, report.csv, sparsity.svg\n";
+    for (const auto& r : report.unfinished) {
+      std::cerr << "warning: not finished, not averaged: " << r << "\n";
     }
     return 0;
   } catch (const std::exception& e) {

@@ -1,8 +1,9 @@
 // cigl-run: trains, evaluates and reports an experiment from a TOML config.
-// Exit codes: 0 success, 1 runtime failure (for a matrix: a cell failed),
-// 2 usage or config error (nothing ran), 3 --check found a regression,
-// 128 + N stopped by signal N (130 SIGINT, 138 SIGUSR1, 143 SIGTERM) after
-// writing a checkpoint.
+// Exit codes: 0 success, 1 runtime failure (for a matrix: a cell failed
+// or is still running elsewhere), 2 usage or config error (nothing ran), 3
+// --check found a regression or a cell not done or not covered, 128 + N
+// stopped by signal N (130 SIGINT, 138 SIGUSR1, 143 SIGTERM) after writing
+// a checkpoint.
 #include <unistd.h>
 
 #include <algorithm>

@@ -6,6 +6,7 @@
 
 #include <toml++/toml.h>
 
+#include "cigl/core/number_text.hpp"
 #include "cigl/core/registry.hpp"
 #include "cigl/error.hpp"
 #include "toml_value.hpp"
@@ -14,11 +15,8 @@ namespace cigl {
 
 namespace {
 
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
+// Bounds as written in baselines.toml, digit for digit.
+std::string number_text(double v) { return shortest(v); }
 
 std::string position(const std::string& file, const toml::source_region& s) {
   if (s.begin.line == 0) return file;
@@ -258,8 +256,8 @@ std::string check_table(const CheckReport& report) {
     const char* result = r.result == CheckRow::Result::pass   ? "PASS"
                          : r.result == CheckRow::Result::fail ? "FAIL"
                                                               : "UNCHECKED";
-    char value[32] = "-";
-    if (r.value) std::snprintf(value, sizeof value, "%.4f", *r.value);
+    std::string value = "-";
+    if (r.value) value = fixed(*r.value, 4);
     out += pad(r.cell, cell_w) + "  " + pad(r.metric, metric_w) + "  " +
            pad(value, 10) + "  " + pad(r.range, range_w) + "  " + result;
     if (!r.note.empty()) out += "  (" + r.note + ")";

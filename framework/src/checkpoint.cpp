@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cigl/core/files.hpp"
+#include "cigl/core/provenance.hpp"
 #include "cigl/error.hpp"
 #include "cigl/plugin.hpp"
 
@@ -130,37 +131,16 @@ Checkpoint read_meta(torch::serialize::InputArchive& archive,
   }
 }
 
-void add_plugins(const Registry& registry, Kind kind, const std::string& name,
-                 const Params* params, BuildInfo& build) {
-  if (const auto* c = registry.find(kind, name); c && c->plugin) {
-    build.plugins[c->plugin->name] = c->plugin->version;
-  }
-  if (!params) return;
-  for (const auto& [key, entry] : params->entries()) {
-    if (const auto* ref = std::get_if<ComponentRef>(&entry.value)) {
-      add_plugins(registry, ref->kind, ref->name, ref->params.get(), build);
-    }
-  }
-}
-
 }  // namespace
 
 BuildInfo current_build(const ExperimentConfig& config,
                         const Registry& registry) {
   BuildInfo b;
-  b.cigl_version = CIGL_VERSION_STRING;
+  b.cigl_version = cigl_version();
   b.libtorch_version = TORCH_VERSION;
   b.fingerprint = CIGL_BUILD_FINGERPRINT;
-  add_plugins(registry, Kind::dataset, config.data.plugin, &config.data.params,
-              b);
-  add_plugins(registry, Kind::model, config.model.plugin, &config.model.params,
-              b);
-  add_plugins(registry, Kind::method, config.method.plugin,
-              &config.method.params, b);
-  add_plugins(registry, Kind::schedule, config.schedule.plugin,
-              &config.schedule.params, b);
-  for (const auto& m : config.metrics) {
-    add_plugins(registry, Kind::metric, m.plugin, &m.params, b);
+  for (const auto& used : used_components(config, registry)) {
+    if (!used.plugin.empty()) b.plugins[used.plugin] = used.plugin_version;
   }
   return b;
 }

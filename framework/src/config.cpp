@@ -10,6 +10,7 @@
 
 #include "cigl/error.hpp"
 #include "config_access.hpp"
+#include "toml_value.hpp"
 
 namespace fs = std::filesystem;
 
@@ -673,66 +674,60 @@ Params default_params(const Registry& registry, Kind kind,
 }
 
 namespace {
-std::string value_toml(const Value& value);
-
-std::string component_toml(const ComponentRef& ref) {
-  std::string out = "{ plugin = \"" + ref.name + "\"";
-  if (ref.params) {
-    for (const auto& [key, entry] : ref.params->entries()) {
-      out += ", " + key + " = " + value_toml(entry.value);
-    }
-  }
-  return out + " }";
-}
-
-std::string value_toml(const Value& value) {
-  if (const auto* ref = std::get_if<ComponentRef>(&value)) {
-    return component_toml(*ref);
-  }
-  return to_string(value);
-}
-
-void write_params(std::ostringstream& out, const Params& params) {
+toml::table params_table(const Params& params) {
+  toml::table table;
   for (const auto& [key, entry] : params.entries()) {
-    out << key << " = " << value_toml(entry.value) << "\n";
+    insert_toml(table, key, entry.value);
   }
+  return table;
+}
+
+// A comment line holds no line break or other control character.
+std::string comment_text(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) out += c < 0x20 || c == 0x7f ? '?' : char(c);
+  return out;
 }
 }  // namespace
 
 std::string to_toml(const ExperimentConfig& config) {
-  std::ostringstream out;
-  out << "# Resolved config: every key, defaults included.\n";
-  if (!config.source.empty()) out << "# From " << config.source << "\n";
-  out << "\n[experiment]\n";
-  write_params(out, config.experiment);
-  out << "\n[training]\n";
-  write_params(out, config.training);
-  out << "\n[optimizer]\n";
-  write_params(out, config.optimizer);
+  toml::table root;
+  root.insert("experiment", params_table(config.experiment));
+  root.insert("training", params_table(config.training));
+  root.insert("optimizer", params_table(config.optimizer));
   const std::pair<const char*, const ComponentChoice*> sections[] = {
       {"data", &config.data},
       {"model", &config.model},
       {"method", &config.method},
       {"schedule", &config.schedule}};
   for (const auto& [name, choice] : sections) {
-    out << "\n[" << name << "]\nplugin = \"" << choice->plugin << "\"\n";
+    toml::table section = params_table(choice->params);
+    section.insert_or_assign("plugin", choice->plugin);
     if (choice == &config.model && !config.model_init_from.empty()) {
-      out << "init_from = " << to_string(Value(config.model_init_from)) << "\n";
+      section.insert_or_assign("init_from", config.model_init_from);
     }
-    write_params(out, choice->params);
+    root.insert(name, std::move(section));
   }
+  toml::array metrics;
   for (const auto& metric : config.metrics) {
-    out << "\n[[metrics]]\nplugin = \"" << metric.plugin << "\"\n";
+    toml::table block = params_table(metric.params);
+    block.insert_or_assign("plugin", metric.plugin);
     if (metric.label != metric.plugin) {
-      out << "name = " << to_string(Value(metric.label)) << "\n";
+      block.insert_or_assign("name", metric.label);
     }
-    write_params(out, metric.params);
+    metrics.push_back(std::move(block));
   }
+  root.insert("metrics", std::move(metrics));
   if (!config.plugin_paths.empty()) {
-    out << "\n[plugins]\npaths = " << to_string(Value(config.plugin_paths))
-        << "\n";
+    toml::array paths;
+    for (const auto& p : config.plugin_paths) paths.push_back(p);
+    root.insert("plugins", toml::table{{"paths", std::move(paths)}});
   }
-  return out.str();
+  std::string out = "# Resolved config: every key, defaults included.\n";
+  if (!config.source.empty()) {
+    out += "# From " + comment_text(config.source) + "\n";
+  }
+  return out + "\n" + toml_document(root);
 }
 
 }  // namespace cigl

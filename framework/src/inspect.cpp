@@ -2,10 +2,10 @@
 #include <set>
 #include <sstream>
 
+#include "cigl/core/number_text.hpp"
 #include "cigl/core/run.hpp"
 #include "cigl/masking.hpp"
 #include "cost_output.hpp"
-#include "json.hpp"
 
 namespace cigl {
 
@@ -47,67 +47,48 @@ InspectReport inspect(const ExperimentConfig& config, const Registry& registry,
 }
 
 namespace {
-std::string sci(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-std::string megabytes(double bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f MB", bytes / 1e6);
-  return buf;
-}
-std::string ratio(double r) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3fx", r);
-  return buf;
-}
+std::string sci(double v) { return significant(v, 4); }
+std::string megabytes(double bytes) { return fixed(bytes / 1e6, 3) + " MB"; }
+std::string ratio(double r) { return fixed(r, 3) + "x"; }
 std::string size_text(const std::vector<std::int64_t>& v) {
   return v.size() == 2 ? std::to_string(v[0]) + "x" + std::to_string(v[1])
                        : std::string("-");
 }
 }  // namespace
 
-void write_costs_json(json::Writer& w, const CostReport& r) {
-  w.begin_object();
-  w.key("convention").value(convention_name(r.convention));
-  w.key("inference_flops").value(r.flops);
-  w.key("dense_inference_flops").value(r.dense_flops);
-  w.key("inference_flops_ratio").value(r.flops_ratio());
-  w.key("size_bytes").value(r.bytes);
-  w.key("dense_size_bytes").value(r.dense_bytes);
-  w.key("size_ratio").value(r.size_ratio());
-  w.key("parameters").value(r.parameters);
-  w.key("nonzeros").value(r.nonzeros);
-  w.key("batch_size").value(r.batch_size);
-  w.key("total_steps").value(r.total_steps);
-  w.key("training_flops_per_step").value(r.training_flops_per_step);
-  w.key("dense_training_flops_per_step").value(r.dense_training_flops_per_step);
-  w.key("training_flops_ratio").value(r.training_flops_ratio());
-  w.key("layers").begin_array();
+nlohmann::ordered_json costs_json(const CostReport& r) {
+  nlohmann::ordered_json j;
+  j["convention"] = convention_name(r.convention);
+  j["inference_flops"] = r.flops;
+  j["dense_inference_flops"] = r.dense_flops;
+  j["inference_flops_ratio"] = r.flops_ratio();
+  j["size_bytes"] = r.bytes;
+  j["dense_size_bytes"] = r.dense_bytes;
+  j["size_ratio"] = r.size_ratio();
+  j["parameters"] = r.parameters;
+  j["nonzeros"] = r.nonzeros;
+  j["batch_size"] = r.batch_size;
+  j["total_steps"] = r.total_steps;
+  j["training_flops_per_step"] = r.training_flops_per_step;
+  j["dense_training_flops_per_step"] = r.dense_training_flops_per_step;
+  j["training_flops_ratio"] = r.training_flops_ratio();
+  j["layers"] = nlohmann::ordered_json::array();
   for (const auto& l : r.layers) {
-    w.begin_object();
-    w.key("name").value(l.name);
-    w.key("op").value(l.op);
-    w.key("weight_shape").begin_array();
-    for (auto d : l.weight_shape) w.value(d);
-    w.end_array();
-    w.key("input_size").begin_array();
-    for (auto d : l.input_size) w.value(d);
-    w.end_array();
-    w.key("output_size").begin_array();
-    for (auto d : l.output_size) w.value(d);
-    w.end_array();
-    w.key("parameters").value(l.parameters);
-    w.key("nonzeros").value(l.nonzeros);
-    w.key("inference_flops").value(l.flops);
-    w.key("dense_inference_flops").value(l.dense_flops);
-    w.key("size_bytes").value(l.bytes);
-    w.key("dense_size_bytes").value(l.dense_bytes);
-    w.end_object();
+    nlohmann::ordered_json layer;
+    layer["name"] = l.name;
+    layer["op"] = l.op;
+    layer["weight_shape"] = l.weight_shape;
+    layer["input_size"] = l.input_size;
+    layer["output_size"] = l.output_size;
+    layer["parameters"] = l.parameters;
+    layer["nonzeros"] = l.nonzeros;
+    layer["inference_flops"] = l.flops;
+    layer["dense_inference_flops"] = l.dense_flops;
+    layer["size_bytes"] = l.bytes;
+    layer["dense_size_bytes"] = l.dense_bytes;
+    j["layers"].push_back(std::move(layer));
   }
-  w.end_array();
-  w.end_object();
+  return j;
 }
 
 std::string costs_text(const CostReport& r) {
@@ -124,10 +105,11 @@ std::string costs_text(const CostReport& r) {
                                               static_cast<double>(l.parameters)
                                         : 1.0;
     std::snprintf(line, sizeof line,
-                  "%-28s %-7s %-9s %-9s %8.4f %12s %12s %12.0f\n",
-                  l.name.c_str(), l.op.c_str(), size_text(l.input_size).c_str(),
-                  size_text(l.output_size).c_str(), density,
-                  sci(l.dense_flops).c_str(), sci(l.flops).c_str(), l.bytes);
+                  "%-28s %-7s %-9s %-9s %8s %12s %12s %12s\n", l.name.c_str(),
+                  l.op.c_str(), size_text(l.input_size).c_str(),
+                  size_text(l.output_size).c_str(), fixed(density, 4).c_str(),
+                  sci(l.dense_flops).c_str(), sci(l.flops).c_str(),
+                  fixed(l.bytes, 0).c_str());
     out << line;
   }
   out << "inference FLOPs    " << sci(r.flops) << " (" << ratio(r.flops_ratio())
@@ -176,58 +158,52 @@ std::string inspect_text(const InspectReport& r) {
     double density = row.parameters ? static_cast<double>(row.nonzeros) /
                                           static_cast<double>(row.parameters)
                                     : 1.0;
-    std::snprintf(line, sizeof line, "%-28s %-16s %12lld %8.4f %12lld%s\n",
-                  row.name.c_str(), shape_text(row.shape).c_str(),
-                  static_cast<long long>(row.parameters), density,
-                  static_cast<long long>(row.nonzeros),
-                  row.maskable ? "" : "  (dense)");
+    std::snprintf(
+        line, sizeof line, "%-28s %-16s %12lld %8s %12lld%s\n",
+        row.name.c_str(), shape_text(row.shape).c_str(),
+        static_cast<long long>(row.parameters), fixed(density, 4).c_str(),
+        static_cast<long long>(row.nonzeros), row.maskable ? "" : "  (dense)");
     out << line;
   }
-  std::snprintf(line, sizeof line, "%-28s %-16s %12lld %8.4f %12lld\n", "total",
+  const double overall = r.parameters ? static_cast<double>(r.nonzeros) /
+                                            static_cast<double>(r.parameters)
+                                      : 1.0;
+  std::snprintf(line, sizeof line, "%-28s %-16s %12lld %8s %12lld\n", "total",
                 "", static_cast<long long>(r.parameters),
-                r.parameters ? static_cast<double>(r.nonzeros) /
-                                   static_cast<double>(r.parameters)
-                             : 1.0,
-                static_cast<long long>(r.nonzeros));
+                fixed(overall, 4).c_str(), static_cast<long long>(r.nonzeros));
   out << line;
-  std::snprintf(line, sizeof line, "%-28s %-16s %12lld %8.4f %12lld\n",
+  std::snprintf(line, sizeof line, "%-28s %-16s %12lld %8s %12lld\n",
                 "maskable weights", "", static_cast<long long>(r.maskable),
-                r.density(), static_cast<long long>(r.maskable_nonzeros));
+                fixed(r.density(), 4).c_str(),
+                static_cast<long long>(r.maskable_nonzeros));
   out << line << "\n" << costs_text(r.costs);
   return out.str();
 }
 
 std::string inspect_json(const InspectReport& r) {
-  json::Writer w;
-  w.begin_object();
-  w.key("model").value(r.model);
-  w.key("method").value(r.method);
-  w.key("layers").begin_array();
+  nlohmann::ordered_json j;
+  j["model"] = r.model;
+  j["method"] = r.method;
+  j["layers"] = nlohmann::ordered_json::array();
   for (const auto& row : r.rows) {
-    w.begin_object();
-    w.key("name").value(row.name);
-    w.key("shape").begin_array();
-    for (auto d : row.shape) w.value(d);
-    w.end_array();
-    w.key("parameters").value(row.parameters);
-    w.key("nonzeros").value(row.nonzeros);
-    w.key("density").value(row.parameters
-                               ? static_cast<double>(row.nonzeros) /
-                                     static_cast<double>(row.parameters)
-                               : 1.0);
-    w.key("maskable").value(row.maskable);
-    w.end_object();
+    nlohmann::ordered_json layer;
+    layer["name"] = row.name;
+    layer["shape"] = row.shape;
+    layer["parameters"] = row.parameters;
+    layer["nonzeros"] = row.nonzeros;
+    layer["density"] = row.parameters ? static_cast<double>(row.nonzeros) /
+                                            static_cast<double>(row.parameters)
+                                      : 1.0;
+    layer["maskable"] = row.maskable;
+    j["layers"].push_back(std::move(layer));
   }
-  w.end_array();
-  w.key("parameters").value(r.parameters);
-  w.key("nonzeros").value(r.nonzeros);
-  w.key("maskable_parameters").value(r.maskable);
-  w.key("maskable_nonzeros").value(r.maskable_nonzeros);
-  w.key("density").value(r.density());
-  w.key("costs");
-  write_costs_json(w, r.costs);
-  w.end_object();
-  return w.str();
+  j["parameters"] = r.parameters;
+  j["nonzeros"] = r.nonzeros;
+  j["maskable_parameters"] = r.maskable;
+  j["maskable_nonzeros"] = r.maskable_nonzeros;
+  j["density"] = r.density();
+  j["costs"] = costs_json(r.costs);
+  return json_text(j);
 }
 
 }  // namespace cigl

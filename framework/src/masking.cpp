@@ -195,15 +195,6 @@ torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
   return {};
 }
 
-void MaskSet::apply_to_optimizer_state(
-    torch::optim::Optimizer& optimizer) const {
-  torch::NoGradGuard no_grad;
-  for (const auto& l : layers_) {
-    auto buffer = momentum_buffer(optimizer, l.weight);
-    if (buffer.defined()) buffer.mul_(l.mask.view(torch::kUInt8));
-  }
-}
-
 std::int64_t MaskSet::active(std::size_t i) const {
   return layers_.at(i).mask.sum().item<std::int64_t>();
 }

@@ -9,121 +9,13 @@
 
 #include "cigl/error.hpp"
 #include "config_access.hpp"
-#include "json.hpp"
 #include "toml_value.hpp"
 
 namespace cigl {
 
-// ---------------------------------------------------------------- values
-
-std::string float_text(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  char buf[40];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
-  std::string s = buf;
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-namespace {
-
-bool bare_key(const std::string& key) {
-  return !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-  });
-}
-
-std::string node_toml(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string:
-      return json::quote(*node.value_exact<std::string>());
-    case toml::node_type::integer:
-      return std::to_string(*node.value_exact<std::int64_t>());
-    case toml::node_type::floating_point:
-      return float_text(*node.value_exact<double>());
-    case toml::node_type::boolean:
-      return *node.value_exact<bool>() ? "true" : "false";
-    case toml::node_type::array: {
-      std::string out = "[";
-      const auto& array = *node.as_array();
-      for (std::size_t i = 0; i < array.size(); ++i) {
-        out += (i ? ", " : "") + node_toml(*array.get(i));
-      }
-      return out + "]";
-    }
-    case toml::node_type::table: {
-      std::string out = "{";
-      bool first = true;
-      for (auto&& [key, item] : *node.as_table()) {
-        std::string k(key.str());
-        out += (first ? " " : ", ") + (bare_key(k) ? k : json::quote(k)) +
-               " = " + node_toml(item);
-        first = false;
-      }
-      return out + (first ? "}" : " }");
-    }
-    default: {
-      std::ostringstream s;  // dates and times: toml++ writes them as TOML
-      node.visit([&](auto&& v) { s << v; });
-      return s.str();
-    }
-  }
-}
-
-}  // namespace
-
-MatrixValue matrix_value(const toml::node& node) {
-  MatrixValue v;
-  v.toml = node_toml(node);
-  v.text = v.toml;
-  if (auto s = node.value_exact<std::string>()) {
-    v.is_string = true;
-    v.text = *s;
-  } else if (node.is_number()) {
-    v.is_number = true;
-    v.number = *node.value<double>();
-  }
-  return v;
-}
-
 bool MatrixValue::operator==(const MatrixValue& other) const {
   if (is_number && other.is_number) return number == other.number;
   return is_string == other.is_string && toml == other.toml;
-}
-
-namespace {
-void flatten_into(const toml::table& table, const std::string& prefix,
-                  bool tables_nest, std::vector<FlatEntry>& out) {
-  for (auto&& [key, node] : table) {
-    std::string path = prefix.empty() ? std::string(key.str())
-                                      : prefix + "." + std::string(key.str());
-    const bool has_key = path.find('.') != std::string::npos;
-    if (node.is_table() && (tables_nest || !has_key)) {
-      flatten_into(*node.as_table(), path, tables_nest, out);
-    } else {
-      out.push_back({path, &node, key.source()});
-    }
-  }
-}
-
-bool before(const toml::source_region& a, const toml::source_region& b) {
-  if (a.begin.line != b.begin.line) return a.begin.line < b.begin.line;
-  return a.begin.column < b.begin.column;
-}
-}  // namespace
-
-std::vector<FlatEntry> flatten(const toml::table& table, bool tables_nest) {
-  std::vector<FlatEntry> out;
-  flatten_into(table, "", tables_nest, out);
-  // toml++ keeps keys sorted; the file's order is the one users wrote.
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return before(a.node->source(), b.node->source());
-  });
-  return out;
 }
 
 // ------------------------------------------------------------------ cells
@@ -406,8 +298,9 @@ ConfigDocument cell_document(const ConfigDocument& base,
     doc.apply_override(key + "=" + value.toml,
                        i < cell.origins.size() ? cell.origins[i] : "");
   }
-  doc.apply_override("experiment.name=" + json::quote(cell.name),
-                     "matrix cell " + cell.name);
+  doc.apply_override(
+      "experiment.name=" + toml_text(toml::value<std::string>(cell.name)),
+      "matrix cell " + cell.name);
   return doc;
 }
 
@@ -450,13 +343,14 @@ std::vector<ExperimentConfig> resolve_cells(const ConfigDocument& base,
   throw ConfigError(message);
 }
 
-std::string config_fingerprint(const ExperimentConfig& config) {
+std::string config_fingerprint(const ExperimentConfig& config,
+                               const std::string& code) {
   ExperimentConfig copy = config;
   copy.source.clear();  // the same config read from another path
   // Nor the cell's name, which holds its position in the matrix: a cell
   // renumbered because values were added elsewhere is the same run.
   copy.experiment.set("name", std::string(), "fingerprint");
-  const std::string text = to_toml(copy);
+  const std::string text = to_toml(copy) + "\n" + code;
   std::uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits
   for (unsigned char c : text) {
     hash ^= c;

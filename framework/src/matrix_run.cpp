@@ -19,10 +19,13 @@
 #include <mutex>
 #include <thread>
 
+#include "cigl/core/number_text.hpp"
+#include "cigl/core/provenance.hpp"
 #include "cigl/core/signals.hpp"
 #include "cigl/error.hpp"
 #include "config_access.hpp"
-#include "json.hpp"
+#include "csv_text.hpp"
+#include "json_text.hpp"
 
 extern char** environ;
 
@@ -42,25 +45,20 @@ namespace {
 
 // Compact, one line: the index is read with sqlite3 as often as with code.
 std::string overrides_json(const MatrixCell& cell) {
-  std::string out = "{";
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& [key, value] : cell.values) {
-    if (out.size() > 1) out += ", ";
-    out += json::quote(key) + ": ";
-    if (value.is_number) {
-      out += json::number(value.number);
+    if (value.is_number &&
+        value.toml.find_first_of(".eEin") == std::string::npos) {
+      out[key] = static_cast<std::int64_t>(value.number);  // a TOML integer
+    } else if (value.is_number) {
+      out[key] = value.number;
     } else if (value.is_string) {
-      out += json::quote(value.text);
+      out[key] = value.text;
     } else {
-      out += json::quote(value.toml);  // arrays, tables, booleans as TOML
+      out[key] = value.toml;  // arrays, tables, booleans as TOML
     }
   }
-  return out + "}";
-}
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
+  return json_line(out);
 }
 
 // The string a key of the base document holds, or the declared default.
@@ -124,9 +122,10 @@ MatrixSetup prepare_matrix(const ConfigDocument& document,
   setup.configs = resolve_cells(document, setup.matrix, registry);
   for (std::size_t i = 0; i < setup.matrix.cells.size(); ++i) {
     const auto& cell = setup.matrix.cells[i];
-    setup.identities.push_back({static_cast<std::int64_t>(i), cell.name,
-                                overrides_json(cell),
-                                config_fingerprint(setup.configs[i])});
+    setup.identities.push_back(
+        {static_cast<std::int64_t>(i), cell.name, overrides_json(cell),
+         config_fingerprint(setup.configs[i],
+                            code_versions(setup.configs[i], registry))});
   }
   return setup;
 }
@@ -273,6 +272,11 @@ std::size_t run_matrix(const MatrixSetup& setup,
             << " on " << row->host << "\n";
       }
       continue;
+    }
+    if (row && row->status == CellStatus::done) {
+      log << "rerun  " << cells[i].name
+          << ": done with another config or other code (cigl or a plugin "
+             "version changed)\n";
     }
     todo.push_back(i);
   }
@@ -482,15 +486,6 @@ std::string cells_table(const MatrixSetup& setup, const ResultsIndex* index) {
   return out;
 }
 
-namespace {
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-}  // namespace
-
 std::string results_csv(const MatrixSetup& setup, const ResultsIndex& index) {
   const auto rows = index.all();
   const auto results = cell_results(setup, &index);
@@ -516,12 +511,12 @@ std::string results_csv(const MatrixSetup& setup, const ResultsIndex& index) {
     for (const auto& m : metrics) {
       out += ",";
       for (const auto& [k, v] : r.metrics) {
-        if (k == m) out += json::number(v);
+        if (k == m) out += shortest(v);
       }
     }
     const CellRecord* row = find_row(rows, r.index);
     if (row && r.status != "stale" && r.status != "missing") {
-      out += "," + (row->seconds ? fixed(*row->seconds, 2) : "") + "," +
+      out += "," + (row->seconds ? shortest(*row->seconds) : "") + "," +
              std::to_string(row->attempts) + "," + row->started_at + "," +
              row->finished_at + "," + csv_field(row->host) + "," +
              csv_field(row->run_dir) + "," + csv_field(row->error);

@@ -1,9 +1,8 @@
 #include "cigl/params.hpp"
 
-#include <cmath>
-#include <sstream>
-
+#include "cigl/core/number_text.hpp"
 #include "cigl/error.hpp"
+#include "toml_value.hpp"
 
 namespace cigl {
 
@@ -36,63 +35,15 @@ const char* type_name(ParamType type) {
   return "?";
 }
 
-namespace {
-std::string format_number(double v) {
-  std::ostringstream out;
-  out.precision(12);
-  out << v;
-  std::string s = out.str();
-  // Keep floats recognisable as floats in TOML.
-  if (s.find_first_of(".eEni") == std::string::npos) s += ".0";
-  return s;
-}
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-template <class T, class F>
-std::string list(const std::vector<T>& values, F each) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ", ";
-    out += each(values[i]);
-  }
-  return out + "]";
-}
-}  // namespace
-
 std::string to_string(const Value& value) {
-  struct Visitor {
-    std::string operator()(bool v) const { return v ? "true" : "false"; }
-    std::string operator()(std::int64_t v) const { return std::to_string(v); }
-    std::string operator()(double v) const { return format_number(v); }
-    std::string operator()(const std::string& v) const { return quote(v); }
-    std::string operator()(const std::vector<std::int64_t>& v) const {
-      return list(v, [](std::int64_t x) { return std::to_string(x); });
-    }
-    std::string operator()(const std::vector<double>& v) const {
-      return list(v, format_number);
-    }
-    std::string operator()(const std::vector<std::string>& v) const {
-      return list(v, quote);
-    }
-    std::string operator()(const NumberMap& v) const {
-      std::string out = "{";
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        out += (it == v.begin() ? " " : ", ") + quote(it->first) + " = " +
-               format_number(it->second);
-      }
-      return out + (v.empty() ? "}" : " }");
-    }
-    std::string operator()(const ComponentRef& v) const {
-      return quote(v.name);
-    }
-  };
-  return std::visit(Visitor{}, value);
+  // A component parameter is written as its plugin's name, the short form
+  // a config accepts (the resolved config spells out its parameters too).
+  if (const auto* ref = std::get_if<ComponentRef>(&value)) {
+    return toml_text(toml::value<std::string>(ref->name));
+  }
+  toml::table table;
+  insert_toml(table, "value", value);
+  return toml_text(*table.get("value"));
 }
 
 namespace {
@@ -169,11 +120,7 @@ ParamSpec& ParamSpec::one_of(std::vector<std::string> values) {
 }
 
 std::string ParamSpec::constraint_text() const {
-  auto num = [](double v) {
-    std::ostringstream out;
-    out << v;
-    return out.str();
-  };
+  auto num = [](double v) { return shortest(v); };
   if (!choices.empty()) {
     std::string out = "one of: ";
     for (std::size_t i = 0; i < choices.size(); ++i) {

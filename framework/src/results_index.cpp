@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "cigl/error.hpp"
-#include "json.hpp"
+#include "json_text.hpp"
 
 namespace cigl {
 
@@ -321,15 +321,12 @@ CellRecord read_row(const Statement& s) {
   r.attempts = s.integer(5);
   const std::string metrics = s.text(6);
   if (!metrics.empty()) {
-    try {
-      json::Value v = json::parse(metrics);
-      for (const auto& [k, value] : v.object) {
-        if (value.type == json::Value::Type::number) {
-          r.metrics.emplace_back(k, value.number);
-        }
+    // A row written by hand with bad JSON: no metrics rather than no index.
+    const auto v = nlohmann::ordered_json::parse(metrics, nullptr, false);
+    if (v.is_object()) {
+      for (const auto& [k, value] : v.items()) {
+        if (value.is_number()) r.metrics.emplace_back(k, value.get<double>());
       }
-    } catch (const Error&) {
-      // A row written by hand with bad JSON: no metrics rather than no index.
     }
   }
   r.started_at = s.text(7);
@@ -431,12 +428,11 @@ void ResultsIndex::finish(
     std::int64_t index,
     const std::vector<std::pair<std::string, double>>& metrics,
     const std::string& run_dir, double seconds) {
-  json::Writer w;
-  w.begin_object();
+  nlohmann::ordered_json row = nlohmann::ordered_json::object();
   for (const auto& [k, v] : metrics) {
-    if (std::isfinite(v)) w.key(k).value(v);
+    if (std::isfinite(v)) row[k] = v;
   }
-  w.end_object();
+  const std::string metrics_text = json_line(row);
   impl_->write([&] {
     Statement s(impl_->db,
                 "UPDATE cells SET status = 'done', accuracy = ?, ece = ?, "
@@ -450,7 +446,7 @@ void ResultsIndex::finish(
         if (k == kMetricColumns[c]) s.bind(c + 1, v);
       }
     }
-    s.bind(6, w.str()).bind(7, iso_now()).bind(8, seconds);
+    s.bind(6, metrics_text).bind(7, iso_now()).bind(8, seconds);
     s.bind(9, unix_now()).bind(10, run_dir).bind(11, index);
     impl_->run(s);
   });

@@ -12,17 +12,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cigl/core/calibration.hpp"
 #include "cigl/core/checkpoint.hpp"
 #include "cigl/core/files.hpp"
 #include "cigl/core/model_file.hpp"
+#include "cigl/core/number_text.hpp"
+#include "cigl/core/provenance.hpp"
 #include "cigl/core/run_folder.hpp"
+#include "cigl/core/run_outputs.hpp"
 #include "cigl/core/signals.hpp"
-#include "cigl/core/svg.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cost_output.hpp"
-#include "json.hpp"
 
 namespace fs = std::filesystem;
 
@@ -34,175 +34,49 @@ Interrupted::~Interrupted() = default;
 
 namespace {
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-std::string general(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-std::string history_header(const ExperimentConfig& config) {
-  std::string out = "epoch,step,lr,train_loss";
-  for (const auto& m : config.metrics) out += ",val_" + m.label;
-  return out + ",density,seconds\n";
-}
-
-std::string history_row(const ExperimentConfig& config, const EpochRecord& r) {
-  std::string out = std::to_string(r.epoch) + "," + std::to_string(r.step) +
-                    "," + json::number(r.lr) + "," + json::number(r.train_loss);
-  for (std::size_t i = 0; i < config.metrics.size(); ++i) {
-    out += ",";
-    if (!r.validation.empty()) out += json::number(r.validation[i].second);
-  }
-  return out + "," + json::number(r.density) + "," + fixed(r.seconds, 3) + "\n";
-}
-
-std::string history_svg(const ExperimentConfig& config,
-                        const std::vector<EpochRecord>& records) {
-  // Training curves: loss, and validation accuracy and ECE where those
-  // metrics are configured.
-  svg::Series loss{"train loss", {}, {}};
-  std::vector<std::pair<std::string, svg::Series>> validation;
-  for (const char* wanted : {"accuracy", "ece"}) {
-    for (std::size_t i = 0; i < config.metrics.size(); ++i) {
-      if (config.metrics[i].plugin != wanted) continue;
-      svg::Series s{"validation " + config.metrics[i].label, {}, {}};
-      for (const auto& r : records) {
-        if (r.validation.empty()) continue;  // not evaluated that epoch
-        s.x.push_back(static_cast<double>(r.epoch));
-        s.y.push_back(r.validation[i].second);
-      }
-      validation.emplace_back(config.metrics[i].label, s);
-      break;
-    }
-  }
-  for (const auto& r : records) {
-    loss.x.push_back(static_cast<double>(r.epoch));
-    loss.y.push_back(r.train_loss);
-  }
-  const int panel = 340;
-  std::string body =
-      svg::line_chart("training loss", "epoch", {loss}, 0, 0, panel, 260);
-  int left = panel;
-  for (const auto& [label, s] : validation) {
-    body += svg::line_chart("validation " + label, "epoch", {s}, left, 0, panel,
-                            260);
-    left += panel;
-  }
-  return svg::document(left, 260, body);
-}
-
-std::string predictions_csv(const TestReport& report) {
-  const torch::Tensor& probabilities = report.probabilities;
-  const auto classes = probabilities.size(1);
-  std::string out = "label";
-  for (std::int64_t c = 0; c < classes; ++c) out += ",p" + std::to_string(c);
-  out += "\n";
-  auto p = probabilities.accessor<double, 2>();
-  auto y = report.labels.accessor<std::int64_t, 1>();
-  char buf[32];
-  for (std::int64_t i = 0; i < probabilities.size(0); ++i) {
-    out += std::to_string(y[i]);
-    for (std::int64_t c = 0; c < classes; ++c) {
-      std::snprintf(buf, sizeof buf, ",%.6g", p[i][c]);
-      out += buf;
-    }
-    out += "\n";
-  }
-  return out;
-}
-
-std::string metrics_json(const ExperimentConfig& config, const Trainer& trainer,
-                         const TestReport& report, const RunSummary& summary,
-                         bool with_masks, const std::string& evaluated) {
-  json::Writer w;
-  w.begin_object();
-  w.key("experiment").value(config.experiment.string("name"));
-  w.key("method").value(config.method.plugin);
-  w.key("model").value(config.model.plugin);
-  w.key("dataset").value(config.data.plugin);
-  w.key("seed").value(config.experiment.integer("seed"));
-  if (!evaluated.empty()) w.key("evaluated_model").value(evaluated);
-  w.key("test").begin_object();
-  for (const auto& [name, value] : summary.test) w.key(name).value(value);
-  w.end_object();
-  if (report.temperature) {
-    w.key("temperature").value(*report.temperature);
-    w.key("test_temperature_scaled").begin_object();
-    for (const auto& [name, value] : report.scaled) w.key(name).value(value);
-    w.end_object();
-  }
-  w.key("density").value(summary.density);
-  if (const MaskSet* masks = trainer.method().mask_set(); masks && with_masks) {
-    w.key("mask_density").value(masks->density());
-  }
-  w.key("steps").value(summary.steps);
-  w.key("seconds").value(summary.seconds);
-  // Of the final model (after finalize), both conventions.
-  w.key("costs").begin_object();
-  w.key("plain");
-  write_costs_json(w, trainer.costs(FlopsConvention::plain));
-  w.key("micronet");
-  write_costs_json(w, trainer.costs(FlopsConvention::micronet));
-  w.end_object();
-  if (!report.series.empty()) {
-    w.key("series").begin_object();
-    for (const auto& [label, series] : report.series) {
-      w.key(label).begin_object();
-      for (const auto& [key, values] : series) {
-        w.key(key).begin_array();
-        for (double v : values) w.value(v);
-        w.end_array();
-      }
-      w.end_object();
-    }
-    w.end_object();
-  }
-  w.end_object();
-  return w.str();
-}
-
 /// Every result file of a finished run (or evaluation), each written
 /// atomically; predictions.csv only when asked for (a stale one is gone
 /// already: the folder was cleared when the run started).
 void write_results(const RunFolder& folder, const ExperimentConfig& config,
-                   Trainer& trainer, const TestReport& report,
-                   const RunSummary& summary,
+                   const Registry& registry, Trainer& trainer,
+                   const TestReport& report, const RunSummary& summary,
                    const std::vector<EpochRecord>& records,
                    const std::string& evaluated) {
+  RunFacts facts;
+  facts.density = summary.density;
+  const MaskSet* masks = trainer.method().mask_set();
+  if (masks && evaluated.empty()) facts.mask_density = masks->density();
+  facts.steps = summary.steps;
+  facts.seconds = summary.seconds;
+  facts.plain = trainer.costs(FlopsConvention::plain);
+  facts.micronet = trainer.costs(FlopsConvention::micronet);
+  facts.evaluated_model = evaluated;
   write_file_atomic(folder.file("metrics.json"),
-                    metrics_json(config, trainer, report, summary,
-                                 evaluated.empty(), evaluated));
+                    metrics_json(config, registry, report, facts));
   kill_point("outputs");
   if (report.probabilities.defined() && report.probabilities.size(0) > 0) {
-    auto bins = ReliabilityBins::from(report.probabilities, report.labels, 15);
-    write_file_atomic(
-        folder.file("reliability.svg"),
-        svg::reliability_diagram(
-            bins, config.experiment.string("name") + ": test set"));
+    write_file_atomic(folder.file("reliability.svg"),
+                      reliability_svg(config, report, summary.density));
   }
   if (!records.empty()) {
-    write_file_atomic(folder.file("history.svg"), history_svg(config, records));
+    write_file_atomic(folder.file("history.svg"),
+                      history_svg(config, records, summary.density));
   }
   if (config.experiment.boolean("save_predictions") &&
       report.probabilities.defined()) {
-    write_file_atomic(folder.file("predictions.csv"), predictions_csv(report));
+    write_file_atomic(folder.file("predictions.csv"),
+                      predictions_csv(report.probabilities, report.labels));
   }
   if (evaluated.empty()) {
     ModelFile model =
         model_file_of(*trainer.model(), trainer.method().mask_set());
-    model.info = {{"cigl_version", CIGL_VERSION_STRING},
+    model.info = {{"cigl_version", cigl_version()},
                   {"experiment", config.experiment.string("name")},
                   {"model", config.model.plugin},
                   {"method", config.method.plugin},
                   {"dataset", config.data.plugin},
                   {"seed", std::to_string(config.experiment.integer("seed"))},
-                  {"density", json::number(summary.density)}};
+                  {"density", shortest(summary.density)}};
     write_model_file(folder.file("model.pt"), model);
   }
 }
@@ -419,8 +293,9 @@ RunSummary run_experiment(const ExperimentConfig& config,
     }
     // history.csv: the header at once, then a row per epoch; after a
     // resume exactly the checkpoint's epochs, each once.
-    std::string history_text = history_header(config);
-    for (const auto& r : records) history_text += history_row(config, r);
+    const std::vector<std::string> labels = trainer.metric_labels();
+    std::string history_text = history_csv_header(labels);
+    for (const auto& r : records) history_text += history_csv_row(r, labels);
     write_file_atomic(folder.file("history.csv"), history_text);
     AppendFile history(folder.file("history.csv"));
 
@@ -453,7 +328,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
       std::snprintf(head, sizeof head, "epoch %*lld/%lld", width,
                     static_cast<long long>(r.epoch),
                     static_cast<long long>(epochs));
-      log << head << "  step " << r.step << "  lr " << general(r.lr)
+      log << head << "  step " << r.step << "  lr " << significant(r.lr, 6)
           << "  loss " << fixed(r.train_loss, 4);
       if (!r.validation.empty()) {
         log << "  val";
@@ -463,7 +338,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
       }
       log << "  density " << fixed(r.density, 4) << "  " << fixed(r.seconds, 1)
           << "s" << std::endl;
-      history.append(history_row(config, r));
+      history.append(history_csv_row(r, labels));
       // Every N epochs and after the last, so the final evaluation can
       // be redone after a kill without training again.
       if (checkpoints &&
@@ -521,7 +396,8 @@ RunSummary run_experiment(const ExperimentConfig& config,
     summary.density = trainer.density();
     summary.steps = trainer.step();
     summary.seconds = trainer.train_seconds();
-    write_results(folder, config, trainer, report, summary, records, "");
+    write_results(folder, config, registry, trainer, report, summary, records,
+                  "");
     status.state = RunState::done;
     status.checkpoint = false;
     update_status();
@@ -565,7 +441,8 @@ RunSummary evaluate_run(const std::string& model_path,
     TestReport report = trainer.test_report();
     summary.test = report.metrics;
     summary.density = trainer.density();
-    write_results(folder, config, trainer, report, summary, {}, model_path);
+    write_results(folder, config, registry, trainer, report, summary, {},
+                  model_path);
     status.state = RunState::done;
     folder.write_status(status);
     log_test(log, summary, report, trainer.costs(FlopsConvention::plain));

@@ -13,8 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cigl/core/files.hpp"
+#include "cigl/core/provenance.hpp"
 #include "cigl/core/results_index.hpp"
 #include "cigl/error.hpp"
+#include "json_text.hpp"
 
 namespace fs = std::filesystem;
 
@@ -168,17 +170,17 @@ void RunFolder::write_status(RunStatus status) {
   status.pid = ::getpid();
   status.host = host_name();
   status.updated_at = iso_now();
-  nlohmann::json json = {{"state", run_state_name(status.state)},
-                         {"epoch", status.epoch},
-                         {"epochs", status.epochs},
-                         {"step", status.step},
-                         {"checkpoint", status.checkpoint},
-                         {"pid", status.pid},
-                         {"host", status.host},
-                         {"updated_at", status.updated_at},
-                         {"cigl_version", CIGL_VERSION_STRING}};
+  nlohmann::ordered_json json = {{"state", run_state_name(status.state)},
+                                 {"epoch", status.epoch},
+                                 {"epochs", status.epochs},
+                                 {"step", status.step},
+                                 {"checkpoint", status.checkpoint},
+                                 {"pid", status.pid},
+                                 {"host", status.host},
+                                 {"updated_at", status.updated_at},
+                                 {"cigl_version", cigl_version()}};
   if (!status.reason.empty()) json["reason"] = status.reason;
-  write_file_atomic(file(kStatusFile), json.dump(2) + "\n");
+  write_file_atomic(file(kStatusFile), json_text(json));
 }
 
 }  // namespace cigl

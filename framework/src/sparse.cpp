@@ -55,8 +55,13 @@ std::vector<ParamSpec> DynamicSparsity::params(
       ParamSpec::integer("update_interval", 100,
                          "steps between topology updates")
           .min(1),
-      ParamSpec::number("begin", 0, "first step of topology updates").min(0),
-      ParamSpec::number("end", 0.75, "topology updates stop before this step")
+      ParamSpec::number("begin", 0,
+                        "topology updates start here, in timing_unit (by "
+                        "default a fraction of training)")
+          .min(0),
+      ParamSpec::number("end", 0.75,
+                        "topology updates stop before this point, in "
+                        "timing_unit (by default a fraction of training)")
           .min(0),
       ParamSpec::string("timing_unit", "fraction",
                         "unit of begin and end: fraction of training, "

@@ -1,17 +1,29 @@
 #pragma once
-// TOML nodes as matrix values (private to libcigl; matrix.cpp, check.cpp).
+// TOML text through toml++'s own formatter (private to libcigl): resolved
+// configs, parameter values, matrix values. toml++ is built with
+// TOML_FLOAT_CHARCONV (toml_impl.cpp), so floats come out shortest and
+// round-trip exactly.
 #include <string>
 #include <vector>
 
 #include <toml++/toml.h>
 
 #include "cigl/core/matrix.hpp"
+#include "cigl/params.hpp"
 
 namespace cigl {
 
-/// Shortest text of a double that reads back the same, always with a '.'
-/// or an exponent so TOML reads it as a float.
-std::string float_text(double value);
+/// One node as the text after `key = `: a table comes out inline.
+std::string toml_text(const toml::node& node);
+
+/// A whole document, tables as [sections] and arrays of tables as
+/// [[blocks]]; strings in double quotes with escapes.
+std::string toml_document(const toml::table& table);
+
+/// Inserts `value` into `table` under `key`; a component becomes an inline
+/// table { plugin = "name", <its parameters> }.
+void insert_toml(toml::table& table, const std::string& key,
+                 const Value& value);
 
 /// A scalar, array or table node as a MatrixValue (TOML text and all).
 MatrixValue matrix_value(const toml::node& node);

@@ -275,7 +275,7 @@ struct Trainer::Impl {
     }
     MetricValues out;
     for (auto& m : metrics) {
-      out.emplace_back(m.first, m.second->value());
+      if (m.second->scalar()) out.emplace_back(m.first, m.second->value());
       if (report) {
         auto series = m.second->series();
         if (!series.empty()) report->series[m.first] = std::move(series);
@@ -462,6 +462,14 @@ TestReport Trainer::test_report() {
         m.score(logits, report.labels, *report.temperature, nullptr);
   }
   return report;
+}
+
+std::vector<std::string> Trainer::metric_labels() const {
+  std::vector<std::string> out;
+  for (const auto& m : impl_->metrics) {
+    if (m.second->scalar()) out.push_back(m.first);
+  }
+  return out;
 }
 
 std::shared_ptr<Model> Trainer::model() const { return impl_->model; }

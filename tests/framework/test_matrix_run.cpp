@@ -1,163 +1,104 @@
-// A matrix stopped or killed while its cells run continues, when run
-// again, from each cell's own checkpoint, and ends with the numbers of a
-// matrix never interrupted.
+// A matrix's setup and the views of its index (matrix_run.cpp), with the
+// index filled by hand: no cell runs here (test_matrix_run_cells.cpp
+// runs them).
 #include <gtest/gtest.h>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
-#include "cigl/core/results_index.hpp"
+#include "cigl/core/matrix_run.hpp"
+#include "cigl/core/provenance.hpp"
 #include "test_support.hpp"
 
 namespace cigl {
 namespace {
 
-namespace fs = std::filesystem;
-
-std::string matrix_config(const std::string& output_dir) {
-  return R"([experiment]
+MatrixSetup setup_in(const test::TempDir& dir) {
+  auto doc = ConfigDocument::from_string(R"([experiment]
 name = "m"
-output_dir = ")" +
-         output_dir + R"("
-threads = 1
-[training]
-epochs = 6
-batch_size = 100
-[data]
-train_limit = 2000
-test_limit = 300
-[model]
-hidden = [32]
 [method]
-plugin = "rigl"
-update_interval = 5
+plugin = "static"
 [matrix]
-"method.density" = [0.1, 0.2]
-)";
+"method.density" = [0.5, 0.1, 0.05]
+"model.hidden" = [[300, 100]]
+)",
+                                         dir.file("m.toml"));
+  return prepare_matrix(doc, dir.file("m.toml"), test::bundled_registry(),
+                        dir.file("root"));
 }
 
-nlohmann::json json_of(const std::string& path) {
-  return nlohmann::json::parse(test::read_file(path));
+TEST(MatrixSetup, IdentitiesCarryValuesAndCodeVersions) {
+  test::TempDir dir("matrix-setup");
+  const auto setup = setup_in(dir);
+  ASSERT_EQ(setup.identities.size(), 3u);
+  EXPECT_EQ(setup.index_path(), dir.file("root") + "/results.sqlite");
+  EXPECT_EQ(setup.cell_dir(1),
+            dir.file("root") + "/cells/" + setup.matrix.cells[1].name);
+  // The overrides column: numbers as numbers, arrays as their TOML text.
+  const auto overrides = nlohmann::json::parse(setup.identities[1].overrides);
+  EXPECT_EQ(overrides["method.density"].get<double>(), 0.1);
+  EXPECT_EQ(overrides["model.hidden"], "[ 300, 100 ]");
+  // The fingerprint covers the code: not the config's alone.
+  EXPECT_EQ(setup.identities[1].fingerprint,
+            config_fingerprint(
+                setup.configs[1],
+                code_versions(setup.configs[1], test::bundled_registry())));
+  EXPECT_NE(setup.identities[1].fingerprint,
+            config_fingerprint(setup.configs[1]));
+  EXPECT_NE(setup.identities[0].fingerprint, setup.identities[1].fingerprint);
 }
 
-// Starts `cigl-run --config <config>` as a child of this process; its
-// first cell suspends itself at step 40 (after two epochs' checkpoints).
-pid_t start_matrix(const std::string& config) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setenv("CIGL_TEST_KILL_AT", "step:40", 1);
-    setenv("CIGL_TEST_KILL_SIGNAL", std::to_string(SIGSTOP).c_str(), 1);
-    const int null = ::open("/dev/null", O_WRONLY);
-    dup2(null, STDOUT_FILENO);
-    execl(CIGL_TEST_RUN_BINARY, CIGL_TEST_RUN_BINARY, "--config",
-          config.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
+TEST(MatrixViews, StatusMetricsAndCsvFollowTheIndex) {
+  test::TempDir dir("matrix-views");
+  const auto setup = setup_in(dir);
+  std::filesystem::create_directories(setup.root);
+  ResultsIndex index(setup.index_path());
+  index.add_missing(setup.identities);
+  ASSERT_TRUE(index.claim(setup.identities[0], 1, "host"));
+  index.finish(0, {{"accuracy", 0.1 + 0.2}, {"ece", 1e-300}}, "run0", 12.5);
+  ASSERT_TRUE(index.claim(setup.identities[1], 1, "host"));
+  index.fail(1, "diverged, \"badly\"", 3);
+  // Cell 2 ran another config (or other code): stale, its metrics hidden.
+  CellIdentity other = setup.identities[2];
+  other.fingerprint = "another";
+  ASSERT_TRUE(index.claim(other, 1, "host"));
+  index.finish(2, {{"accuracy", 0.9}}, "run2", 1);
 
-// Waits until the first cell has suspended itself; returns its pid.
-long long wait_for_suspended_cell(const std::string& cell_dir) {
-  for (int i = 0; i < 6000; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    std::error_code ec;
-    if (!fs::exists(cell_dir + "/status.json", ec)) continue;
-    try {
-      const long long pid =
-          json_of(cell_dir + "/status.json").value("pid", 0LL);
-      if (pid > 0 && test::wait_until_suspended(pid)) return pid;
-    } catch (const std::exception&) {
-      // Being replaced this instant: look again.
-    }
-  }
-  return 0;
-}
+  const auto results = cell_results(setup, &index);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].status, "done");
+  EXPECT_EQ(results[0].metrics.size(), 2u);
+  EXPECT_EQ(results[1].status, "failed");
+  EXPECT_EQ(results[1].error, "diverged, \"badly\"");
+  EXPECT_EQ(results[2].status, "stale");
+  EXPECT_TRUE(results[2].metrics.empty());
+  EXPECT_EQ(cell_results(setup, nullptr)[0].status, "missing");
 
-class MatrixStop : public ::testing::Test {
- protected:
-  void SetUp() override {
-    test::write_file(dir_.file("whole.toml"),
-                     matrix_config(dir_.file("whole-out")));
-    test::write_file(dir_.file("stopped.toml"),
-                     matrix_config(dir_.file("stopped-out")));
-    auto whole = test::run_cigl("--config " + dir_.file("whole.toml"));
-    ASSERT_EQ(whole.code, 0) << whole.output;
-  }
-  void expect_same_results() {
-    for (const char* cell : {"000-d0.1", "001-d0.2"}) {
-      SCOPED_TRACE(cell);
-      const auto expected =
-          json_of(dir_.file("whole-out/m/cells/") + cell + "/metrics.json");
-      const auto got =
-          json_of(dir_.file("stopped-out/m/cells/") + cell + "/metrics.json");
-      EXPECT_EQ(got["test"], expected["test"]);
-      EXPECT_EQ(got["density"], expected["density"]);
-    }
-  }
-  std::string first_cell() const {
-    return dir_.file("stopped-out/m/cells/000-d0.1");
-  }
-  test::TempDir dir_{"matrix-stop"};
-};
+  const std::string table = cells_table(setup, &index);
+  const auto line = table.find("\n1 ");
+  ASSERT_NE(line, std::string::npos) << table;
+  const std::string row1 =
+      table.substr(line + 1, table.find('\n', line + 1) - line);
+  EXPECT_NE(row1.find(setup.matrix.cells[1].name), std::string::npos) << table;
+  EXPECT_NE(row1.find(" failed "), std::string::npos) << table;
 
-TEST_F(MatrixStop, SigtermStopsEveryCellWithACheckpointAndARerunContinues) {
-  const pid_t matrix = start_matrix(dir_.file("stopped.toml"));
-  ASSERT_GT(wait_for_suspended_cell(first_cell()), 0);
-  // The matrix passes it on, with a SIGCONT, to the suspended cell.
-  kill(matrix, SIGTERM);
-  int status = 0;
-  waitpid(matrix, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 143);
-  EXPECT_EQ(json_of(first_cell() + "/status.json")["state"], "interrupted");
-  EXPECT_TRUE(fs::exists(first_cell() + "/checkpoint.pt"));
-
-  auto again = test::run_cigl("--config " + dir_.file("stopped.toml"));
-  ASSERT_EQ(again.code, 0) << again.output;
-  EXPECT_NE(test::read_file(first_cell() + "/log.txt").find("resumed from"),
-            std::string::npos);
-  expect_same_results();
-}
-
-TEST_F(MatrixStop, AMatrixKilledOutrightIsSeenDeadAtOnceAndContinues) {
-  const pid_t matrix = start_matrix(dir_.file("stopped.toml"));
-  const long long cell_pid = wait_for_suspended_cell(first_cell());
-  ASSERT_GT(cell_pid, 0);
-  // The cell runs in a process of its own: kill it and the matrix, with
-  // no chance to record anything.
-  kill(matrix, SIGKILL);
-  kill(static_cast<pid_t>(cell_pid), SIGKILL);
-  int status = 0;
-  waitpid(matrix, &status, 0);
-
-  // Right away: the killed cell is not "running elsewhere".
-  auto again = test::run_cigl("--config " + dir_.file("stopped.toml"));
-  ASSERT_EQ(again.code, 0) << again.output;
-  EXPECT_EQ(again.output.find("busy"), std::string::npos) << again.output;
-  EXPECT_NE(test::read_file(first_cell() + "/log.txt").find("resumed from"),
-            std::string::npos);
-  expect_same_results();
-}
-
-TEST(ProcessAlive, AZombieIsNotAlive) {
-  const pid_t child = fork();
-  if (child == 0) _exit(0);
-  // Not reaped yet: a zombie until waitpid.
-  for (int i = 0; i < 500 && process_alive(child); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_FALSE(process_alive(child));
-  EXPECT_EQ(kill(child, 0), 0) << "kill(0) still finds the zombie";
-  waitpid(child, nullptr, 0);
-  EXPECT_TRUE(process_alive(getpid()));
+  const std::string csv = results_csv(setup, index);
+  std::vector<std::string> lines;
+  std::stringstream in(csv);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u) << csv;
+  EXPECT_EQ(lines[0],
+            "index,name,status,method.density,model.hidden,accuracy,ece,"
+            "seconds,attempts,started_at,finished_at,host,run_dir,error");
+  // Shortest round-trip numbers; the array quoted for its comma.
+  EXPECT_EQ(lines[1].rfind("0," + setup.matrix.cells[0].name +
+                               ",done,0.5,\"[ 300, 100 ]\","
+                               "0.30000000000000004,1e-300,12.5,1,",
+                           0),
+            0u)
+      << lines[1];
+  EXPECT_NE(lines[2].find(",\"diverged, \"\"badly\"\"\""), std::string::npos)
+      << lines[2];
+  EXPECT_EQ(lines[3].find("0.9"), std::string::npos) << "stale metrics shown";
 }
 
 }  // namespace

@@ -1,353 +1,159 @@
-// Runs that survive: a run killed at any instant (kill -9, or a signal
-// that asks it to stop) and continued with --resume ends with exactly the
-// test metrics and density of a run never interrupted; folders never mix
-// two runs; a failed write is one error and no finished-looking folder.
+// run_experiment (run.cpp) on a Fashion-MNIST subset: the run folder a user
+// gets, each file read back with the libraries a user would read it with.
 #include <gtest/gtest.h>
 
-#include <csignal>
-#include <filesystem>
-#include <sstream>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
-#include "cigl/core/checkpoint.hpp"
-#include "cigl/core/config.hpp"
+#include "cigl/core/run.hpp"
 #include "test_support.hpp"
+#include "xml_check.hpp"
 
 namespace cigl {
 namespace {
 
-namespace fs = std::filesystem;
-using test::run_cigl;
-
-// 1800 training examples in batches of 100: 18 steps per epoch, 54 in all,
-// topology updates every 5 steps, CigL averaging the last epoch.
-std::string config_text(const std::string& method) {
-  std::string text = R"(
+const char* const kSubset = R"(
 [experiment]
-name = "survive"
-threads = 1
+name = "e2e"
+threads = 2
+save_predictions = true
+temperature_scaling = true
 [training]
-epochs = 3
-batch_size = 100
+epochs = 2
+batch_size = 64
 [data]
 plugin = "fashion_mnist"
-train_limit = 2000
-test_limit = 500
+train_limit = 3000
+test_limit = 1000
 [model]
 plugin = "mlp"
-hidden = [32]
+hidden = [64]
 [optimizer]
 lr = 0.05
 [schedule]
 plugin = "cosine"
-[method]
-plugin = ")" + method +
-                     "\"\n";
-  if (method != "dense") text += "density = 0.2\n";
-  if (method == "rigl" || method == "cigl") text += "update_interval = 5\n";
-  return text;
+[[metrics]]
+plugin = "accuracy"
+[[metrics]]
+plugin = "ece"
+n_bins = 10
+[[metrics]]
+plugin = "nll"
+[[metrics]]
+plugin = "reliability"
+n_bins = 10
+)";
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
 }
 
-nlohmann::json metrics_of(const std::string& dir) {
-  return nlohmann::json::parse(test::read_file(dir + "/metrics.json"));
+std::vector<std::string> fields(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream in(line);
+  for (std::string f; std::getline(in, f, ',');) out.push_back(f);
+  return out;
 }
 
-nlohmann::json status_of(const std::string& dir) {
-  return nlohmann::json::parse(test::read_file(dir + "/status.json"));
+long count(const std::string& text, const std::string& pattern) {
+  const std::regex re(pattern);
+  return std::distance(std::sregex_iterator(text.begin(), text.end(), re),
+                       std::sregex_iterator());
 }
 
-// history.csv without the wall-time column, which differs between runs.
-std::vector<std::string> history_rows(const std::string& dir) {
-  std::vector<std::string> rows;
-  std::stringstream in(test::read_file(dir + "/history.csv"));
-  for (std::string line; std::getline(in, line);) {
-    rows.push_back(line.substr(0, line.rfind(',')));
-  }
-  return rows;
-}
+TEST(RunExperiment, RunFolderHoldsEveryFileReadableByItsLibrary) {
+  test::TempDir dir("run");
+  std::ostringstream log;
+  RunOptions options;
+  options.run_dir = dir.file("run");
+  options.log = &log;
+  auto config = ConfigDocument::from_string(kSubset, "e2e.toml")
+                    .resolve(test::bundled_registry());
+  auto summary = run_experiment(config, test::bundled_registry(), options);
 
-class Survival : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    dir_ = std::make_unique<test::TempDir>("survive-" + GetParam());
-    config_ = dir_->file("exp.toml");
-    test::write_file(config_, config_text(GetParam()));
-  }
-  std::string run(const std::string& name, const std::string& extra = "",
-                  const std::string& env = "", int expected = 0) {
-    const std::string out = dir_->file(name);
-    auto r =
-        run_cigl("--config " + config_ + " --output " + out + " " + extra, env);
-    EXPECT_EQ(r.code, expected) << r.output;
-    return out;
-  }
-  std::unique_ptr<test::TempDir> dir_;
-  std::string config_;
-};
+  // Learns something real: 10 classes, so chance is 0.1.
+  ASSERT_EQ(summary.test.size(), 3u);  // reliability has no value
+  EXPECT_EQ(summary.test[0].first, "accuracy");
+  EXPECT_GT(summary.test[0].second, 0.70);
+  EXPECT_EQ(summary.steps, 2 * 43);  // 2700 training examples / 64
 
-// Killed at each instant, then resumed: the same numbers as a run that
-// was never interrupted, and each epoch once in history.csv.
-TEST_P(Survival, EveryKillPointResumesToTheSameResults) {
-  const std::string whole = run("whole");
-  const auto expected = metrics_of(whole);
-  const auto expected_history = history_rows(whole);
-  ASSERT_EQ(expected_history.size(), 4u);
-  EXPECT_FALSE(fs::exists(whole + "/checkpoint.pt"));  // removed when done
-  EXPECT_EQ(status_of(whole)["state"], "done");
+  const auto metrics =
+      nlohmann::json::parse(test::read_file(dir.file("run/metrics.json")));
+  EXPECT_EQ(metrics["model"], "mlp");
+  EXPECT_EQ(metrics["test"].size(), 3u);
+  EXPECT_FALSE(metrics["test"].contains("reliability"));
+  EXPECT_EQ(metrics["test"]["accuracy"].get<double>(), summary.test[0].second);
+  EXPECT_EQ(metrics["density"].get<double>(), 1.0);
+  // The reliability bins: 10 of them, holding every test example.
+  const auto& bins = metrics["series"]["reliability"];
+  ASSERT_EQ(bins["count"].size(), 10u);
+  double examples = 0;
+  for (const auto& c : bins["count"]) examples += c.get<double>();
+  EXPECT_EQ(examples, 1000);
+  // Costs of the 784-64-10 MLP: 2 FLOPs per weight plus a bias add per
+  // output, 4 bytes per parameter.
+  EXPECT_EQ(metrics["costs"]["plain"]["dense_inference_flops"].get<double>(),
+            2.0 * (784 * 64 + 64 * 10) + 64 + 10);
+  EXPECT_EQ(metrics["costs"]["plain"]["dense_size_bytes"].get<double>(),
+            4.0 * (784 * 64 + 64 + 64 * 10 + 10));
+  EXPECT_TRUE(metrics["costs"].contains("micronet"));
+  EXPECT_GT(metrics["temperature"].get<double>(), 0);
+  EXPECT_EQ(metrics["test_temperature_scaled"].size(), 3u);
+  // Which code ran: cigl and the plugin of every component.
+  EXPECT_TRUE(metrics["versions"].contains("cigl"));
+  EXPECT_EQ(metrics["versions"]["method/dense"], "dense 1.0.0");
 
-  struct Case {
-    const char* point;
-    const char* extra;
-    int signal;
-  };
-  const Case cases[] = {
-      {"step:25", "", 9},       // mid epoch 2; checkpoint of epoch 1
-      {"validation:2", "", 9},  // epoch 2 trained, not validated
-      {"test", "", 9},          // training done, final evaluation
-      {"outputs", "", 9},       // metrics.json written, the rest not
-      {"step:25", "", 15},      // SIGTERM: stop with a mid-epoch checkpoint
-      {"step:40", "--set experiment.checkpoint_minutes=1e-9", 9},
-  };
-  int n = 0;
-  for (const Case& c : cases) {
-    SCOPED_TRACE(std::string(c.point) + " signal " + std::to_string(c.signal));
-    const std::string name = "killed" + std::to_string(n++);
-    const std::string env =
-        std::string("CIGL_TEST_KILL_AT=") + c.point +
-        " CIGL_TEST_KILL_SIGNAL=" + std::to_string(c.signal);
-    const std::string dir = run(name, c.extra, env, 128 + c.signal);
-    EXPECT_FALSE(fs::exists(dir + "/model.pt"));
-    if (c.signal == 15) {
-      const auto status = status_of(dir);
-      EXPECT_EQ(status["state"], "interrupted");
-      EXPECT_EQ(status["reason"], "SIGTERM");
-      EXPECT_EQ(status["step"], 25);  // stopped at that step boundary
-    } else {
-      EXPECT_EQ(status_of(dir)["state"], "running");  // killed: no word
-    }
-    // A plain re-run does not silently start over.
-    auto again =
-        run_cigl("--config " + config_ + " --output " + dir + " " + c.extra);
-    EXPECT_EQ(again.code, 2) << again.output;
-    EXPECT_NE(again.output.find("--resume " + dir), std::string::npos)
-        << again.output;
+  // history.csv: one column per metric with a value; the training loss
+  // falls from the first epoch to the second.
+  auto history = lines(test::read_file(dir.file("run/history.csv")));
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0],
+            "epoch,step,lr,train_loss,val_accuracy,val_ece,val_nll,density,"
+            "seconds");
+  EXPECT_EQ(history[2].rfind("2,86,", 0), 0u) << history[2];
+  EXPECT_LT(std::stod(fields(history[2])[3]), std::stod(fields(history[1])[3]));
 
-    auto resumed = run_cigl("--resume " + dir);
-    ASSERT_EQ(resumed.code, 0) << resumed.output;
-    EXPECT_NE(resumed.output.find("resumed from"), std::string::npos);
-    EXPECT_NE(resumed.output.find("results in " + dir), std::string::npos);
-    const auto got = metrics_of(dir);
-    EXPECT_EQ(got["test"], expected["test"]);
-    EXPECT_EQ(got["density"], expected["density"]);
-    EXPECT_EQ(got["steps"], expected["steps"]);
-    EXPECT_EQ(history_rows(dir), expected_history);
-    EXPECT_EQ(status_of(dir)["state"], "done");
-    EXPECT_TRUE(fs::exists(dir + "/model.pt"));
-  }
-}
+  auto predictions = lines(test::read_file(dir.file("run/predictions.csv")));
+  ASSERT_EQ(predictions.size(), 1001u);
+  EXPECT_EQ(predictions[0], "label,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9");
+  // Full precision: each row's probabilities sum to one to rounding.
+  auto row = fields(predictions[1]);
+  double sum = 0;
+  for (std::size_t c = 1; c < row.size(); ++c) sum += std::stod(row[c]);
+  EXPECT_NEAR(sum, 1.0, 1e-12);
 
-INSTANTIATE_TEST_SUITE_P(Methods, Survival,
-                         ::testing::Values("dense", "rigl", "cigl"));
-
-class RunFolders : public ::testing::Test {
- protected:
-  test::TempDir dir_{"folders"};
-  std::string config(const std::string& name, const std::string& extra = "") {
-    const std::string path = dir_.file(name);
-    test::write_file(path, config_text("static") + extra);
-    return path;
-  }
-};
-
-TEST_F(RunFolders, HistoryHasItsHeaderFromTheStart) {
-  const std::string out = dir_.file("run");
-  auto r = run_cigl("--config " + config("a.toml") + " --output " + out,
-                    "CIGL_TEST_KILL_AT=step:3");
-  EXPECT_EQ(r.code, 137) << r.output;
-  EXPECT_EQ(test::read_file(out + "/history.csv").rfind("epoch,step,lr", 0),
-            0u);
-}
-
-TEST_F(RunFolders, AFinishedRunIsNeitherRepeatedNorMixedWithAnother) {
-  const std::string out = dir_.file("run");
-  auto first = run_cigl("--config " + config("a.toml") + " --output " + out +
-                        " --set experiment.save_predictions=true");
-  ASSERT_EQ(first.code, 0) << first.output;
-  ASSERT_TRUE(fs::exists(out + "/predictions.csv"));
-
-  // Same config again: refused, the results stay.
-  auto same = run_cigl("--config " + config("a.toml") + " --output " + out +
-                       " --set experiment.save_predictions=true");
-  EXPECT_EQ(same.code, 2);
-  EXPECT_NE(same.output.find("already holds a finished run of this config"),
-            std::string::npos)
-      << same.output;
-
-  // Another config: refused unless --overwrite, which clears the old run.
-  const std::string other = config("b.toml");
-  auto refused = run_cigl("--config " + other + " --output " + out +
-                          " --set training.epochs=1");
-  EXPECT_EQ(refused.code, 2);
-  EXPECT_NE(refused.output.find("holds a run of another config"),
-            std::string::npos)
-      << refused.output;
-  EXPECT_TRUE(fs::exists(out + "/predictions.csv"));
-
-  auto replaced = run_cigl("--config " + other + " --output " + out +
-                           " --set training.epochs=1 --overwrite");
-  ASSERT_EQ(replaced.code, 0) << replaced.output;
-  EXPECT_FALSE(fs::exists(out + "/predictions.csv"));  // not the new run's
-  EXPECT_NE(test::read_file(out + "/config.toml").find("epochs = 1"),
+  // Pictures: the reliability diagram in the ECE metric's 10 bins with a
+  // count bar per bar; training curves in five panels.
+  const std::string reliability =
+      test::read_file(dir.file("run/reliability.svg"));
+  EXPECT_TRUE(test::well_formed_xml(reliability));
+  EXPECT_LE(count(reliability, "class=\"bar\""), 10);
+  EXPECT_EQ(count(reliability, "class=\"bar\""),
+            count(reliability, "class=\"count\""));
+  EXPECT_NE(reliability.find("mlp on fashion_mnist, dense"), std::string::npos);
+  EXPECT_NE(reliability.find("over 10 equal-width bins, 1000 examples"),
             std::string::npos);
-  EXPECT_EQ(metrics_of(out)["steps"], 18);
-}
-
-TEST_F(RunFolders, ResumingAFinishedRunSaysSoAndANewFolderHasNothingToResume) {
-  const std::string out = dir_.file("run");
-  ASSERT_EQ(run_cigl("--config " + config("a.toml") + " --output " + out).code,
-            0);
-  auto finished = run_cigl("--resume " + out);
-  EXPECT_EQ(finished.code, 0) << finished.output;
-  EXPECT_NE(finished.output.find("finished"), std::string::npos);
-
-  auto none = run_cigl("--resume " + dir_.file("nothing"));
-  EXPECT_EQ(none.code, 2);
-  EXPECT_NE(none.output.find("is not a run folder"), std::string::npos)
-      << none.output;
-
-  // Checkpoints off and killed: nothing to continue from.
-  const std::string off = dir_.file("off");
-  auto killed = run_cigl("--config " + config("a.toml") + " --output " + off +
-                             " --set experiment.checkpoint_every=0",
-                         "CIGL_TEST_KILL_AT=step:30");
-  EXPECT_EQ(killed.code, 137);
-  auto no_checkpoint = run_cigl("--resume " + off);
-  EXPECT_EQ(no_checkpoint.code, 2);
-  EXPECT_NE(no_checkpoint.output.find("no checkpoint.pt to resume from"),
-            std::string::npos)
-      << no_checkpoint.output;
-}
-
-TEST_F(RunFolders, ResumeOrStartContinuesAnInterruptedRunOrStartsANewOne) {
-  const std::string out = dir_.file("run");
-  const std::string args = "--config " + config("a.toml") + " --output " + out;
-  auto fresh = run_cigl(args + " --resume");
-  ASSERT_EQ(fresh.code, 0) << fresh.output;
-  EXPECT_EQ(fresh.output.find("resumed from"), std::string::npos);
-  auto again = run_cigl(args + " --resume");
-  EXPECT_EQ(again.code, 0) << again.output;
-  EXPECT_NE(again.output.find("finished"), std::string::npos);
-}
-
-TEST_F(RunFolders, ASecondProcessIntoABusyFolderFailsAtOnce) {
-  const std::string out = dir_.file("run");
-  const std::string args = "--config " + config("a.toml") + " --output " + out +
-                           " --set training.epochs=3";
-  // The first suspends itself mid-training, holding the folder.
-  std::thread first([&] {
-    auto r = run_cigl(args, "CIGL_TEST_KILL_AT=step:20 CIGL_TEST_KILL_SIGNAL=" +
-                                std::to_string(SIGSTOP));
-    EXPECT_EQ(r.code, 0) << r.output;
-  });
-  long long pid = 0;
-  for (int i = 0; i < 6000 && pid == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    try {
-      pid = status_of(out).value("pid", 0LL);
-    } catch (const std::exception&) {
-      // Not written yet, or being replaced this instant.
-    }
+  const std::string curves = test::read_file(dir.file("run/history.svg"));
+  EXPECT_TRUE(test::well_formed_xml(curves));
+  for (const char* panel :
+       {">loss<", ">validation accuracy<", ">validation ECE<", ">learning rate",
+        ">density of the maskable weights<"}) {
+    EXPECT_NE(curves.find(panel), std::string::npos) << panel;
   }
-  const bool suspended = test::wait_until_suspended(pid);
-  EXPECT_TRUE(suspended);
-  const auto started = std::chrono::steady_clock::now();
-  auto second = run_cigl(args + " --overwrite");
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-          .count();
-  if (pid > 0) kill(static_cast<pid_t>(pid), SIGCONT);
-  first.join();
-  EXPECT_EQ(second.code, 2) << second.output;
-  EXPECT_NE(second.output.find("is in use by process"), std::string::npos)
-      << second.output;
-  EXPECT_LT(seconds, 20) << "it waited instead of failing";
-  // The first finished intact: its own config, 3 epochs of history.
-  EXPECT_EQ(status_of(out)["state"], "done");
-  EXPECT_EQ(metrics_of(out)["steps"], 3 * 18);
-}
+  // Two epochs: two points per line, six lines (training and validation
+  // loss, accuracy, ECE, learning rate, density).
+  EXPECT_EQ(count(curves, "class=\"point\""), 12);
 
-TEST_F(RunFolders, AFullDiskIsOneErrorAndNoFinishedLookingFolder) {
-  // A file-size limit fails writes as a full disk does: at the first
-  // checkpoint, or (checkpoints off) at the results after training.
-  const std::pair<const char*, const char*> cases[] = {
-      {"40", ""}, {"60", " --set experiment.checkpoint_every=0"}};
-  for (const auto& [limit, extra] : cases) {
-    SCOPED_TRACE(limit);
-    const std::string out = dir_.file(std::string("full") + limit);
-    auto r = run_cigl("--config " + config("a.toml") + " --output " + out +
-                          " --set experiment.save_predictions=true" + extra,
-                      std::string("ulimit -f ") + limit + ";");
-    EXPECT_EQ(r.code, 1) << r.output;
-    EXPECT_EQ(r.output.find("results in"), std::string::npos) << r.output;
-    std::size_t errors = 0;
-    for (std::size_t at = r.output.find("error: "); at != std::string::npos;
-         at = r.output.find("error: ", at + 1)) {
-      ++errors;
-    }
-    EXPECT_EQ(errors, 1u) << r.output;
-    EXPECT_NE(r.output.find("File too large"), std::string::npos) << r.output;
-    const auto status = status_of(out);
-    EXPECT_EQ(status["state"], "failed");
-    // Whatever is there is whole: valid JSON, complete CSV rows.
-    if (fs::exists(out + "/metrics.json")) {
-      EXPECT_NO_THROW(metrics_of(out));
-    }
-    if (fs::exists(out + "/predictions.csv")) {
-      const auto text = test::read_file(out + "/predictions.csv");
-      EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 501);
-    }
-    for (const auto& e : fs::directory_iterator(out)) {
-      EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos)
-          << e.path();
-    }
-  }
-}
-
-TEST_F(RunFolders, ACheckpointOfAnotherBuildIsRefusedUnlessForced) {
-  const std::string out = dir_.file("run");
-  auto killed = run_cigl("--config " + config("a.toml") + " --output " + out,
-                         "CIGL_TEST_KILL_AT=step:20");
-  ASSERT_EQ(killed.code, 137) << killed.output;
-  // The same state, as if an older mlp plugin had written it.
-  {
-    auto saved = ConfigDocument::from_file(out + "/config.toml")
-                     .resolve(test::bundled_registry());
-    Trainer trainer(saved, test::bundled_registry());
-    BuildInfo build = current_build(saved, test::bundled_registry());
-    build.plugins["mlp"] = "0.9.0";
-    save_checkpoint(out + "/checkpoint.pt", trainer, {}, build);
-  }
-  auto refused = run_cigl("--resume " + out);
-  EXPECT_EQ(refused.code, 2) << refused.output;
-  EXPECT_NE(refused.output.find("was written by another build (plugin mlp "
-                                "0.9.0 -> 1.0.0)"),
-            std::string::npos)
-      << refused.output;
-  auto forced = run_cigl("--resume " + out + " --force");
-  EXPECT_EQ(forced.code, 0) << forced.output;
-  EXPECT_EQ(status_of(out)["state"], "done");
-}
-
-TEST_F(RunFolders, ANonEmptyFolderThatIsNoRunIsLeftAlone) {
-  const std::string out = dir_.file("home");
-  fs::create_directories(out);
-  test::write_file(out + "/thesis.tex", "keep me");
-  auto r = run_cigl("--config " + config("a.toml") + " --output " + out);
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.output.find("holds no cigl run"), std::string::npos) << r.output;
-  EXPECT_EQ(test::read_file(out + "/thesis.tex"), "keep me");
+  // The written config reproduces the run's settings.
+  auto again = ConfigDocument::from_file(dir.file("run/config.toml"))
+                   .resolve(test::bundled_registry());
+  again.source = config.source = "";  // only the "# From" line may differ
+  EXPECT_EQ(to_toml(again), to_toml(config));
+  EXPECT_NE(log.str().find("epoch 2/2"), std::string::npos) << log.str();
 }
 
 }  // namespace

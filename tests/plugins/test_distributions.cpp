@@ -117,33 +117,5 @@ TEST(Uniform, DenseFirstLayerIsNotCompensated) {
   EXPECT_EQ(d, (std::vector<double>{0.2, 0.2, 1.0}));
 }
 
-TEST(Masks, RandomMaskHasTheExactCountPerLayer) {
-  torch::nn::Sequential net(torch::nn::Linear(30, 20), torch::nn::ReLU(),
-                            torch::nn::Linear(20, 7));
-  MaskSet masks(*net);
-  ASSERT_EQ(masks.size(), 2u);
-  EXPECT_EQ(masks.name(0), "0.weight");
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
-  masks.randomize({0.25, 0.5}, generator);
-  EXPECT_EQ(masks.active(0), 150);  // 600 * 0.25
-  EXPECT_EQ(masks.active(1), 70);   // 140 * 0.5
-  EXPECT_EQ(masks.total(), 740);
-  EXPECT_EQ(masks.mask(0).dtype(), torch::kBool);
-  masks.apply_to_weights();
-  EXPECT_EQ(
-      net[0]->as<torch::nn::Linear>()->weight.count_nonzero().item<int64_t>(),
-      150);
-}
-
-TEST(Masks, OnesForDensityRounds) {
-  // RigL's rule: zeros = floor(sparsity * size), the rest are ones.
-  EXPECT_EQ(ones_for_density(1000, 0.1), 100);
-  EXPECT_EQ(ones_for_density(10, 0.14), 2);   // floor(8.6) = 8 zeros
-  EXPECT_EQ(ones_for_density(10, 0.16), 2);   // floor(8.4) = 8 zeros
-  EXPECT_EQ(ones_for_density(10, 0.001), 1);  // floor(9.99) = 9 zeros
-  EXPECT_EQ(ones_for_density(10, 0.0), 0);
-  EXPECT_EQ(ones_for_density(10, 1.0), 10);
-}
-
 }  // namespace
 }  // namespace cigl

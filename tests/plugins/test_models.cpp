@@ -1,7 +1,8 @@
 // The image model plugins of the CigL and RigL papers: parameter counts
 // against the published figures (and closed-form counts where none is
-// published), maskable layers in forward order, output shapes, the
-// initialisation, and clear errors for bad parameters and inputs.
+// published), maskable layers in forward order, the initialisation, and
+// clear errors for bad parameters and inputs. Forward and backward passes
+// of every model: test_models_forward.cpp (label slow).
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -193,82 +194,6 @@ TEST(ModelCount, ResNet50) {
   expect_count("resnet50", "", ModelContext{{1, 224, 224}, 1000},
                25557032 - 6272, 54, "conv1.weight", {64, 1, 7, 7}, "fc.weight",
                {1000, 2048});
-}
-
-// --- Forward passes -------------------------------------------------------
-
-/// A forward pass in eval mode on `batch` random inputs gives finite
-/// logits of shape {batch, classes}.
-void expect_logits(const std::string& plugin, const std::string& settings,
-                   const ModelContext& context, std::int64_t batch) {
-  SCOPED_TRACE(plugin + " " + settings + " " + context_text(context));
-  torch::manual_seed(0);
-  auto model = build(plugin, settings, context);
-  model->eval();
-  torch::NoGradGuard no_grad;
-  std::vector<std::int64_t> shape{batch};
-  shape.insert(shape.end(), context.input_shape.begin(),
-               context.input_shape.end());
-  auto out = model->forward(torch::randn(shape));
-  EXPECT_EQ(out.sizes().vec(),
-            (std::vector<std::int64_t>{batch, context.num_classes}));
-  EXPECT_TRUE(out.isfinite().all().item<bool>());
-}
-
-TEST(ModelForward, CifarResNet) {
-  expect_logits("cifar_resnet", "depth = 18", ModelContext{{3, 32, 32}, 100},
-                2);
-  expect_logits("cifar_resnet", "depth = 34", kCifar10, 2);
-  expect_logits("cifar_resnet", "", kCifar10, 2);
-  expect_logits("cifar_resnet", "depth = 18", ModelContext{{1, 28, 28}, 10}, 2);
-}
-
-TEST(ModelForward, WideResNet) {
-  expect_logits("wide_resnet", "", kCifar10, 2);
-  expect_logits("wide_resnet", "depth = 28", kCifar10, 2);
-  expect_logits("wide_resnet", "depth = 28\nwidth = 10", kCifar10, 1);
-}
-
-TEST(ModelForward, Vgg) {
-  expect_logits("vgg", "depth = 16", kCifar10, 2);
-  expect_logits("vgg", "", kCifar10, 2);
-  // 28x28 halves to 1x1 only with ceil-mode pooling; 40x40 ends at 2x2 and
-  // needs the adaptive pool; 17x17 is the smallest input allowed.
-  expect_logits("vgg", "", ModelContext{{1, 28, 28}, 10}, 2);
-  expect_logits("vgg", "depth = 16", ModelContext{{3, 40, 40}, 10}, 2);
-  expect_logits("vgg", "depth = 16", ModelContext{{3, 17, 17}, 10}, 2);
-}
-
-TEST(ModelForward, MobileNetV1) {
-  expect_logits("mobilenet_v1", "", kImageNet, 1);
-  expect_logits("mobilenet_v1", "width_multiplier = 0.25", kCifar10, 2);
-}
-
-TEST(ModelForward, ResNet50) {
-  expect_logits("resnet50", "", kImageNet, 1);
-  expect_logits("resnet50", "", ModelContext{{1, 28, 28}, 10}, 2);
-}
-
-// Every parameter takes part in the forward pass: a module registered but
-// left out of forward would get no gradient (and still be masked/counted).
-TEST(ModelBackward, EveryParameterGetsAGradient) {
-  const std::vector<std::pair<std::string, std::string>> cases{
-      {"cifar_resnet", "depth = 18"},
-      {"wide_resnet", "depth = 10"},
-      {"vgg", "depth = 16"},
-      {"mobilenet_v1", "width_multiplier = 0.25"},
-      {"resnet50", ""}};
-  for (const auto& [plugin, settings] : cases) {
-    auto model = build(plugin, settings, ModelContext{{3, 32, 32}, 10});
-    model->train();
-    auto loss = torch::nn::functional::cross_entropy(
-        model->forward(torch::randn({2, 3, 32, 32})),
-        torch::tensor({1, 7}, torch::kLong));
-    loss.backward();
-    for (const auto& p : model->named_parameters()) {
-      ASSERT_TRUE(p.value().grad().defined()) << plugin << " " << p.key();
-    }
-  }
 }
 
 // --- Initialisation -------------------------------------------------------

@@ -36,8 +36,10 @@ CIGL_API std::vector<MaskableParameter> maskable_parameters(
 /// The layer list a Distribution sees for `model`.
 CIGL_API std::vector<LayerShape> maskable_shapes(torch::nn::Module& model);
 
-/// Number of ones a layer of `numel` weights gets at `density`: rounded to
-/// the nearest integer, at least one unless the density is 0.
+/// Number of ones a layer of `numel` weights gets at `density`, as the
+/// RigL reference rounds: numel - floor((1 - density) * numel), i.e. the
+/// share rounded up (1 of 10 weights at density 0.05 or 0.001; 2 at
+/// 0.14), and 0 only at density 0.
 CIGL_API std::int64_t ones_for_density(std::int64_t numel, double density);
 
 class CIGL_API MaskSet {
@@ -65,10 +67,13 @@ class CIGL_API MaskSet {
   void randomize(const std::vector<double>& densities,
                  torch::Generator& generator);
 
+  /// Zeroes the inactive weights.
   void apply_to_weights() const;
+  /// Zeroes the gradients of the inactive weights. With zero weight, zero
+  /// gradient and momentum that started at zero (replace() zeroes it for
+  /// dropped connections), SGD's momentum and weight decay cannot move an
+  /// inactive weight: no separate masking of the optimizer state is needed.
   void apply_to_gradients() const;
-  /// Zeroes the optimizer state (SGD momentum) of inactive weights.
-  void apply_to_optimizer_state(torch::optim::Optimizer& optimizer) const;
 
   std::int64_t active(std::size_t i) const;
   std::int64_t active() const;

@@ -19,6 +19,10 @@ class CIGL_API Metric {
   virtual void update(const torch::Tensor& log_probs,
                       const torch::Tensor& labels) = 0;
   virtual double value() const = 0;
+  /// False for a metric that only reports series() (the reliability
+  /// diagram's bins): its value() is not shown in any table, history.csv
+  /// or metrics.json "test" object.
+  virtual bool scalar() const { return true; }
   /// Named series reported beside the value, e.g. a reliability diagram's
   /// per-bin count, confidence and accuracy; written to metrics.json.
   virtual std::map<std::string, std::vector<double>> series() const {

@@ -121,8 +121,14 @@ void register_gmp(cigl::Registrar& r) {
         cigl::ParamSpec::integer("update_interval", 100,
                                  "steps between pruning steps")
             .min(1),
-        cigl::ParamSpec::number("begin", 0.0, "first pruning step").min(0),
-        cigl::ParamSpec::number("end", 0.75, "last pruning step").min(0),
+        cigl::ParamSpec::number("begin", 0.0,
+                                "first pruning, in timing_unit (by default "
+                                "a fraction of training)")
+            .min(0),
+        cigl::ParamSpec::number("end", 0.75,
+                                "last pruning, in timing_unit (by default a "
+                                "fraction of training)")
+            .min(0),
         cigl::ParamSpec::string("timing_unit", "fraction",
                                 "unit of begin and end: fraction of "
                                 "training, steps or epochs")

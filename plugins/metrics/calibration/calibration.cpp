@@ -1,13 +1,14 @@
 // Metrics `mce`, `adaptive_ece`, `classwise_ece`, `top5` and `reliability`
 // over the streamed log-probabilities (float64, CPU), as algorithms.md
-// defines them. Equal-width bins hold confidences in (i/n, (i+1)/n]; a
-// confidence of 0 joins the first bin.
+// defines them. Equal-width bins are the SDK's (cigl/binning.hpp): bin i
+// holds the confidences in (i/n, (i+1)/n], a confidence of 0 the first.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include <torch/torch.h>
 
+#include "cigl/binning.hpp"
 #include "cigl/error.hpp"
 #include "cigl/metric.hpp"
 #include "cigl/plugin.hpp"
@@ -16,58 +17,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-/// Per-bin count, confidence sum and hit sum for equal-width bins.
-class Bins {
- public:
-  explicit Bins(std::int64_t n)
-      : n_(n), edges_(torch::linspace(0.0, 1.0, n + 1, torch::kDouble)) {
-    reset();
-  }
-  void reset() {
-    count_ = torch::zeros({n_}, torch::kDouble);
-    confidence_ = torch::zeros({n_}, torch::kDouble);
-    hits_ = torch::zeros({n_}, torch::kDouble);
-  }
-  /// `confidence` and `hit` (0 or 1) as float64 vectors of one batch.
-  void add(const torch::Tensor& confidence, const torch::Tensor& hit) {
-    // The first edge >= confidence is the bin's upper edge.
-    auto bin = (torch::searchsorted(edges_, confidence) - 1).clamp(0, n_ - 1);
-    count_.index_add_(0, bin, torch::ones_like(confidence));
-    confidence_.index_add_(0, bin, confidence);
-    hits_.index_add_(0, bin, hit);
-  }
-  double total() const { return count_.sum().item<double>(); }
-  /// sum_b |hits_b - confidence_b| / N: ECE (or one class's share of it).
-  double weighted_gap() const {
-    const double n = total();
-    return n == 0 ? kNaN : (hits_ - confidence_).abs().sum().item<double>() / n;
-  }
-  /// max over non-empty bins of |accuracy_b - confidence_b|.
-  double max_gap() const {
-    auto filled = count_.gt(0);
-    if (!filled.any().item<bool>()) return kNaN;
-    auto gap = ((hits_ - confidence_).abs() / count_.clamp_min(1));
-    return gap.masked_select(filled).max().item<double>();
-  }
-  std::map<std::string, std::vector<double>> series() const {
-    auto vec = [](const torch::Tensor& t) {
-      return std::vector<double>(t.data_ptr<double>(),
-                                 t.data_ptr<double>() + t.numel());
-    };
-    auto safe = count_.clamp_min(1);
-    auto empty = count_.eq(0);
-    auto nan = torch::full_like(count_, kNaN);
-    return {{"count", vec(count_)},
-            {"confidence", vec(torch::where(empty, nan, confidence_ / safe))},
-            {"accuracy", vec(torch::where(empty, nan, hits_ / safe))},
-            {"lower", vec(edges_.narrow(0, 0, n_).contiguous())},
-            {"upper", vec(edges_.narrow(0, 1, n_).contiguous())}};
-  }
-
- private:
-  std::int64_t n_;
-  torch::Tensor edges_, count_, confidence_, hits_;
-};
+using Bins = cigl::ConfidenceBins;  // cigl/binning.hpp
 
 std::pair<torch::Tensor, torch::Tensor> top_confidence_and_hit(
     const torch::Tensor& log_probs, const torch::Tensor& labels) {
@@ -91,7 +41,8 @@ class Mce : public cigl::Metric {
 };
 
 /// The reliability diagram's data (per bin: count, mean confidence,
-/// accuracy); its value is the ECE of the same bins.
+/// accuracy, edges) in metrics.json; no value of its own (the same bins'
+/// ECE is the `ece` metric's), so no column in tables.
 class Reliability : public cigl::Metric {
  public:
   explicit Reliability(std::int64_t bins) : bins_(bins) {}
@@ -100,7 +51,8 @@ class Reliability : public cigl::Metric {
     auto [confidence, hit] = top_confidence_and_hit(lp, y);
     bins_.add(confidence, hit);
   }
-  double value() const override { return bins_.weighted_gap(); }
+  double value() const override { return kNaN; }
+  bool scalar() const override { return false; }
   std::map<std::string, std::vector<double>> series() const override {
     return bins_.series();
   }
@@ -171,7 +123,7 @@ class ClasswiseEce : public cigl::Metric {
   double value() const override {
     if (bins_.empty()) return kNaN;
     double sum = 0;
-    for (const auto& b : bins_) sum += b.weighted_gap();
+    for (const auto& b : bins_) sum += b.expected_gap();
     return sum / static_cast<double>(bins_.size());
   }
 
@@ -239,8 +191,8 @@ void register_calibration(cigl::Registrar& r) {
       [](const cigl::Params&) { return std::make_shared<Top5>(); });
   r.add<cigl::Metric>(
       {"reliability",
-       "reliability diagram data per bin (count, confidence, accuracy); "
-       "value: ECE",
+       "reliability diagram data per bin (count, confidence, accuracy) in "
+       "metrics.json; no table column",
        {bins_param(15)}},
       [](const cigl::Params& p) {
         return std::make_shared<Reliability>(p.integer("n_bins"));
@@ -249,4 +201,4 @@ void register_calibration(cigl::Registrar& r) {
 
 }  // namespace
 
-CIGL_PLUGIN("calibration_metrics", "1.0.0", register_calibration)
+CIGL_PLUGIN("calibration_metrics", "1.1.0", register_calibration)

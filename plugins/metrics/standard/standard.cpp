@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "cigl/binning.hpp"
 #include "cigl/metric.hpp"
 #include "cigl/plugin.hpp"
 
@@ -63,44 +64,21 @@ class Brier : public MeanMetric {
   }
 };
 
-/// Expected calibration error with `n_bins` equal-width bins over the top
-/// confidence; bin i holds (i/n, (i+1)/n], and a confidence of 0 joins bin 0.
+/// Expected calibration error over the top-class confidence, in the SDK's
+/// equal-width bins (cigl/binning.hpp).
 class Ece : public cigl::Metric {
  public:
-  explicit Ece(std::int64_t bins)
-      : bins_(bins),
-        edges_(torch::linspace(0.0, 1.0, bins + 1, torch::kDouble)) {
-    reset();
-  }
-  void reset() override {
-    count_ = torch::zeros({bins_}, torch::kDouble);
-    confidence_ = torch::zeros({bins_}, torch::kDouble);
-    correct_ = torch::zeros({bins_}, torch::kDouble);
-    total_ = 0;
-  }
+  explicit Ece(std::int64_t bins) : bins_(bins) {}
+  void reset() override { bins_.reset(); }
   void update(const torch::Tensor& log_probs,
               const torch::Tensor& labels) override {
     auto [top, predicted] = log_probs.max(1);
-    auto confidence = top.exp();
-    // First edge >= confidence is the bin's upper edge.
-    auto bin =
-        (torch::searchsorted(edges_, confidence) - 1).clamp(0, bins_ - 1);
-    count_.index_add_(0, bin, torch::ones_like(confidence));
-    confidence_.index_add_(0, bin, confidence);
-    correct_.index_add_(0, bin, predicted.eq(labels).to(torch::kDouble));
-    total_ += labels.size(0);
+    bins_.add(top.exp(), predicted.eq(labels).to(torch::kDouble));
   }
-  double value() const override {
-    if (total_ == 0) return kNaN;
-    // sum_b |acc_b - conf_b| n_b / N, with n_b * acc_b = correct_b.
-    return (correct_ - confidence_).abs().sum().item<double>() /
-           static_cast<double>(total_);
-  }
+  double value() const override { return bins_.expected_gap(); }
 
  private:
-  std::int64_t bins_;
-  torch::Tensor edges_, count_, confidence_, correct_;
-  std::int64_t total_ = 0;
+  cigl::ConfidenceBins bins_;
 };
 
 void register_metrics(cigl::Registrar& r) {
@@ -127,4 +105,4 @@ void register_metrics(cigl::Registrar& r) {
 
 }  // namespace
 
-CIGL_PLUGIN("standard_metrics", "1.0.0", register_metrics)
+CIGL_PLUGIN("standard_metrics", "1.1.0", register_metrics)

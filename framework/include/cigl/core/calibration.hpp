@@ -1,8 +1,6 @@
 #pragma once
-// Post-hoc calibration and the data behind the run folder's pictures.
-#include <cstdint>
-#include <vector>
-
+// Post-hoc calibration: temperature scaling. (The bins of ECE and of the
+// reliability diagram are cigl/binning.hpp.)
 #include <torch/types.h>
 
 #include "cigl/export.hpp"
@@ -14,14 +12,5 @@ namespace cigl {
 /// finds it; float64 logits {n, classes}, int64 labels {n}.
 CIGL_API double fit_temperature(const torch::Tensor& logits,
                                 const torch::Tensor& labels);
-
-/// Equal-width confidence bins of the top-class probability, as ECE uses
-/// them: bin i holds (i/n, (i+1)/n], a confidence of 0 the first bin.
-struct CIGL_API ReliabilityBins {
-  std::vector<double> count, confidence, accuracy;  ///< NaN where empty
-  double ece = 0;
-  static ReliabilityBins from(const torch::Tensor& probabilities,
-                              const torch::Tensor& labels, std::int64_t bins);
-};
 
 }  // namespace cigl

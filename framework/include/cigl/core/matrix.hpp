@@ -76,8 +76,11 @@ CIGL_API std::vector<ExperimentConfig> resolve_cells(const ConfigDocument& base,
                                                      const Registry& registry);
 
 /// A stable fingerprint of a resolved config (its TOML text without the
-/// source line): a finished cell counts only for the config it ran.
-CIGL_API std::string config_fingerprint(const ExperimentConfig& config);
+/// source line and the cell name) and of `code`, the versions of the code
+/// that runs it (code_versions() in cigl/core/provenance.hpp): a finished
+/// cell counts only for the config and the code it ran with.
+CIGL_API std::string config_fingerprint(const ExperimentConfig& config,
+                                        const std::string& code = "");
 
 /// `[slurm]`: sbatch options for --emit-slurm.
 struct CIGL_API SlurmOptions {

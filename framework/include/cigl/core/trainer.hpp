@@ -19,7 +19,8 @@
 
 namespace cigl {
 
-/// Metric label and value, in the config's order.
+/// Metric label and value, in the config's order; metrics that only
+/// report series (Metric::scalar() false) have none.
 using MetricValues = std::vector<std::pair<std::string, double>>;
 
 /// The final evaluation on the test split.
@@ -91,6 +92,9 @@ class CIGL_API Trainer {
 
   std::shared_ptr<Model> model() const;
   const Method& method() const;
+  /// Labels of the metrics that have a value, in the config's order: the
+  /// entries of every MetricValues this trainer returns.
+  std::vector<std::string> metric_labels() const;
   /// Inference, training and size costs of the model as it stands, with
   /// the method's training FLOPs over this run's steps.
   CostReport costs(FlopsConvention convention) const;
