@@ -10,6 +10,7 @@
 
 #include "cigl/error.hpp"
 #include "config_access.hpp"
+#include "config_limits.hpp"
 
 namespace fs = std::filesystem;
 
@@ -417,15 +418,13 @@ namespace {
 }  // namespace
 
 ConfigDocument ConfigDocument::from_file(const std::string& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) {
-    throw ConfigError(file + ": config file not found");
-  }
   auto impl = std::make_unique<Impl>();
   impl->source = file;
   impl->base_dir = fs::absolute(file).parent_path().string();
+  const std::string text = read_config_text(file);
+  check_config_limits(text, file);
   try {
-    impl->root = toml::parse_file(file);
+    impl->root = toml::parse(text, file);
   } catch (const toml::parse_error& e) {
     rethrow_parse(e, file);
   }
@@ -437,6 +436,7 @@ ConfigDocument ConfigDocument::from_string(const std::string& text,
   auto impl = std::make_unique<Impl>();
   impl->source = source_name;
   impl->base_dir = fs::current_path().string();
+  check_config_limits(text, source_name);
   try {
     impl->root = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
@@ -466,6 +466,7 @@ void ConfigDocument::apply_override(const std::string& assignment,
                       ": name a section and a key, e.g. "
                       "training.epochs=5");
   }
+  check_config_limits(path + " = " + text, origin);
   toml::table parsed;
   try {
     parsed = toml::parse("v = " + text);

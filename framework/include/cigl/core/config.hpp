@@ -38,7 +38,9 @@ CIGL_API const std::vector<ParamSpec>& optimizer_specs();
 /// against plugins (which plugins exist depends on `[plugins] paths`).
 class CIGL_API ConfigDocument {
  public:
-  /// Parses `file`; throws ConfigError "file:line:col: ..." on bad TOML.
+  /// Parses `file`; throws ConfigError "file:line:col: ..." on bad TOML,
+  /// or on text beyond the limits of config_limits.hpp (size, nesting,
+  /// key and string length), checked before parsing.
   static ConfigDocument from_file(const std::string& file);
   static ConfigDocument from_string(const std::string& text,
                                     const std::string& source_name);
