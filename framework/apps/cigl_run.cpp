@@ -1,5 +1,6 @@
 // cigl-run: trains, evaluates and reports an experiment from a TOML config.
-// Exit codes: 0 success, 2 usage or config error, 1 runtime failure.
+// Exit codes: 0 success, 2 usage or config error (nothing ran), 1 runtime
+// failure, 3 --check found a regression (README, "Exit codes").
 #include <unistd.h>
 
 #include <algorithm>
@@ -281,6 +282,9 @@ int main(int argc, char** argv) {
       "override a config value: section.key=value (repeatable)")(
       "output,o", po::value<std::string>(),
       "run folder (default: <experiment.output_dir>/<experiment.name>)")(
+      "allow-defaults",
+      "run a config that sets none of [data], [model] and [method] (the "
+      "defaults: fashion_mnist, mlp, dense)")(
       "plugin-path", po::value<std::vector<std::string>>()->composing(),
       "extra plugin folder, searched first (repeatable)")(
       "list-plugins", "list the plugins found and what they provide")(
@@ -394,6 +398,19 @@ int main(int argc, char** argv) {
       return describe(registry, vm["describe"].as<std::string>());
     }
 
+    if (vm.count("output") && vm["output"].as<std::string>().empty()) {
+      throw cigl::ConfigError("--output is empty; give the run folder");
+    }
+    // An empty, comment-only or truncated file would otherwise run the
+    // whole default experiment.
+    if (!vm.count("allow-defaults") && !cigl::has_matrix(*document) &&
+        !document->has_table("data") && !document->has_table("model") &&
+        !document->has_table("method")) {
+      throw cigl::ConfigError(
+          vm["config"].as<std::string>() +
+          ": sets none of [data], [model] and [method] (empty, comments "
+          "only, or cut short?); pass --allow-defaults to run the defaults");
+    }
     if (cigl::has_matrix(*document)) {
       return run_matrix_command(vm, *document, registry);
     }
@@ -421,8 +438,13 @@ int main(int argc, char** argv) {
   } catch (const cigl::ConfigError& e) {
     print_errors(e.what());
     return kUsageError;
-  } catch (const std::exception& e) {
+  } catch (const cigl::Error& e) {
     print_errors(e.what());
+    return kRuntimeError;
+  } catch (const std::exception& e) {
+    // LibTorch's own errors span many lines (a backtrace): the first is
+    // the message.
+    std::cerr << "error: " << cigl::one_line(e) << "\n";
     return kRuntimeError;
   } catch (...) {
     std::cerr << "error: unknown exception\n";

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -324,6 +325,15 @@ class Resolver {
       error(where, path, s.str());
       return false;
     }
+    // Numbers reach float32 tensors (an lr of 1e308 overflowed deep in
+    // LibTorch's optimizer, naming no key).
+    if (std::fabs(v) > std::numeric_limits<float>::max()) {
+      std::ostringstream s;
+      s << v << " is out of range (beyond float32's "
+        << std::numeric_limits<float>::max() << ", the tensors' type)";
+      error(where, path, s.str());
+      return false;
+    }
     return true;
   }
 
@@ -513,6 +523,10 @@ std::string ConfigDocumentAccess::position(const toml::source_region& s,
   return cigl::position(d.impl_->source, s);
 }
 
+bool ConfigDocument::has_table(const std::string& name) const {
+  return impl_->root.contains(name);
+}
+
 std::vector<std::string> ConfigDocument::plugin_paths() const {
   std::vector<std::string> out;
   if (auto* paths = impl_->root["plugins"]["paths"].as_array()) {
@@ -612,14 +626,19 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
                 "expected a list of folders");
       }
     }
+    // A missing folder is a warning of the plugin search (cigl-run), not
+    // an error: a config shared between machines may name one not here.
     config.plugin_paths = plugin_paths();
-    for (const auto& dir : config.plugin_paths) {
-      std::error_code ec;
-      if (!fs::is_directory(dir, ec)) {
-        r.error(r.origin("plugins.paths", plugins->source()), "plugins.paths",
-                "plugin folder '" + dir + "' does not exist");
-      }
-    }
+  }
+
+  // Settings that only work together, checked before anything runs.
+  if (config.experiment.boolean("temperature_scaling") &&
+      config.training.number("validation_fraction") == 0) {
+    r.error(config.experiment.origin("temperature_scaling"),
+            "experiment.temperature_scaling",
+            "fits a temperature on the validation split, but "
+            "training.validation_fraction is 0 (" +
+                config.training.origin("validation_fraction") + ")");
   }
 
   if (!r.errors.empty()) {

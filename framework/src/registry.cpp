@@ -103,6 +103,24 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+/// "from model.hidden = [10] (exp.toml:3:1)", or "from its defaults".
+std::string settings_text(const Params& params) {
+  std::vector<std::string> set;
+  for (const auto& [key, entry] : params.entries()) {
+    if (entry.origin == "default") continue;
+    set.push_back(params.key_path(key) + " = " + to_string(entry.value) + " (" +
+                  entry.origin + ")");
+  }
+  if (set.empty()) return "from its defaults";
+  std::string out = "from ";
+  const std::size_t shown = std::min<std::size_t>(set.size(), 4);
+  for (std::size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + set[i];
+  if (set.size() > shown) {
+    out += " and " + std::to_string(set.size() - shown) + " more";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string closest_match(const std::string& word,
@@ -326,8 +344,12 @@ std::shared_ptr<void> Registry::create_erased(Kind kind,
   } catch (const ConfigError&) {
     throw;  // already names the config key and line
   } catch (const std::exception& e) {
-    throw Error(std::string(kind_name(kind)) + "/" + name + " (" + c->file() +
-                "): " + e.what());
+    // Nothing has run: these settings cannot be built (LibTorch failing to
+    // allocate model.hidden = [1000000000], ...). One line, with the
+    // settings that differ from the defaults.
+    throw ConfigError(std::string(kind_name(kind)) + "/" + name + " (" +
+                      c->file() + "): cannot be built " +
+                      settings_text(params) + ": " + one_line(e));
   }
   if (!object) {
     throw Error(std::string(kind_name(kind)) + "/" + name + " (" + c->file() +

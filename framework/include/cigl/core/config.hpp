@@ -55,6 +55,9 @@ class CIGL_API ConfigDocument {
   void apply_override(const std::string& assignment,
                       const std::string& origin = "");
 
+  /// Whether the document (overrides included) has a top-level `name`.
+  bool has_table(const std::string& name) const;
+
   /// `[plugins] paths`, relative entries taken from the config's folder.
   std::vector<std::string> plugin_paths() const;
 
