@@ -259,6 +259,29 @@ TEST(Registry, FactoryErrorsNameTheComponentAndFile) {
   }
 }
 
+// LibTorch's allocation failure used to reach the user as a backtrace of
+// thirty lines; it is one line naming the component and the setting.
+TEST(Registry, LibTorchErrorWhileBuildingIsOneLineWithTheSettings) {
+  Registry& registry = test::bundled_registry();
+  Params params = default_params(registry, Kind::model, "mlp");
+  params.set("hidden", std::vector<std::int64_t>{1000000000}, "exp.toml:3:8");
+  try {
+    registry.make<Model>("mlp", params, ModelContext{{1, 28, 28}, 10});
+    FAIL() << "built";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    EXPECT_EQ(what.rfind("model/mlp (" + std::string(CIGL_TEST_PLUGIN_DIR) +
+                             "/libcigl_model_mlp.so): cannot be built from "
+                             "model.hidden = [1000000000] (exp.toml:3:8): "
+                             "DefaultCPUAllocator: can't allocate memory: you "
+                             "tried to allocate 3136000000000 bytes.",
+                         0),
+              0u)
+        << what;
+  }
+}
+
 // Every bundled component builds from its declared defaults and reports
 // the name it was registered under in --describe.
 TEST(BundledPlugins, EveryComponentBuildsFromItsDefaults) {
