@@ -103,6 +103,13 @@ RunSummary run_experiment(const ExperimentConfig& config,
       << ", method " << config.method.plugin << ", schedule "
       << config.schedule.plugin << std::endl;
   Trainer trainer(config, registry);
+  std::size_t warned = 0;  // trainer warnings printed so far
+  auto print_warnings = [&] {
+    for (; warned < trainer.warnings().size(); ++warned) {
+      log << "warning: " << trainer.warnings()[warned] << std::endl;
+    }
+  };
+  print_warnings();
   log << "  device " << trainer.device_name() << " ("
       << torch::get_num_threads() << " CPU threads), "
       << trainer.train_split().size() << " train / "
@@ -136,6 +143,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
     }
     log << "  density " << fixed(r.density, 4) << "  " << fixed(r.seconds, 1)
         << "s" << std::endl;
+    print_warnings();
 
     history << r.epoch << "," << r.step << "," << json::number(r.lr) << ","
             << json::number(r.train_loss);
