@@ -339,8 +339,19 @@ Matrix expand_matrix(const ConfigDocument& document) {
 
   // The cross product, the last axis varying fastest.
   std::vector<std::pair<MatrixValues, std::vector<std::string>>> combos;
+  // Bounded before anything is built: 40 keys of two values each would be
+  // 10^12 cells (and the product may overflow).
+  constexpr std::size_t kMaxCells = 100000;
   std::size_t total = axes.empty() ? 0 : 1;
-  for (const auto& axis : axes) total *= axis.values.size();
+  for (const auto& axis : axes) {
+    if (!axis.values.empty() && total > kMaxCells / axis.values.size()) {
+      fail_at(pos(*node), "matrix",
+              "more than " + std::to_string(kMaxCells) +
+                  " combinations of its " + std::to_string(axes.size()) +
+                  " keys; split it into several matrices");
+    }
+    total *= axis.values.size();
+  }
   std::vector<std::size_t> at(axes.size(), 0);
   for (std::size_t n = 0; n < total; ++n) {
     bool excluded = std::any_of(rules.begin(), rules.end(), [&](auto& rule) {
