@@ -316,8 +316,11 @@ Matrix expand_matrix(const ConfigDocument& document) {
       std::vector<std::pair<std::size_t, MatrixValue>> rule;
       for (auto& [entry, value] :
            entry_values(*exclude->get(r), path, document)) {
+        // Named apart: a lambda may not capture a structured binding
+        // before C++20 (clang refuses it).
+        const std::string& key_path = entry.path;
         auto axis = std::find_if(axes.begin(), axes.end(), [&](const Axis& a) {
-          return a.key == entry.path;
+          return a.key == key_path;
         });
         if (axis == axes.end()) {
           std::string message = "'" + entry.path + "' is not a matrix key";
@@ -493,9 +496,12 @@ SlurmOptions slurm_options(const ConfigDocument& document) {
   const std::vector<std::string> known = {
       "partition",     "time",         "mem",   "account", "gpus",
       "cpus_per_task", "max_parallel", "setup", "extra"};
-  for (auto&& [key, item] : *table) {
+  for (auto&& [key, value] : *table) {
     const std::string name(key.str());
     const std::string path = "slurm." + name;
+    // Named apart: a lambda may not capture a structured binding before
+    // C++20 (clang refuses it).
+    const toml::node& item = value;
     const std::string where = pos(item);
     auto string_list = [&](std::vector<std::string>& out) {
       if (auto s = item.value_exact<std::string>()) {

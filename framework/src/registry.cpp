@@ -408,7 +408,9 @@ PluginSearchPath plugin_search_path(
     const std::vector<std::string>& command_line,
     const std::vector<std::string>& config) {
   PluginSearchPath out;
-  for (const auto& [dir, origin] : candidates(command_line, config)) {
+  for (const Candidate& candidate : candidates(command_line, config)) {
+    const std::string& dir = candidate.folder;
+    const char* origin = candidate.origin;
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
       if (!origin) continue;  // a build tree without plugins: none found
