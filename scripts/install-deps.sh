@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cigl builds and runs with, only if missing.
-#   scripts/install-deps.sh [--tests]
+#   scripts/install-deps.sh [--tests] [--sanitize]
 # --tests adds what the test suite needs beyond that: Python's torch, to
-# check that a run's model.pt loads in plain PyTorch.
+# check that a run's model.pt loads in plain PyTorch. --sanitize adds
+# clang-14, its sanitizer and libFuzzer runtimes and llvm-symbolizer.
 set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config
@@ -11,9 +12,13 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libgtest-dev zlib1g-dev libsqlite3-dev
   dataset-fashion-mnist
 )
-if [ "${1:-}" = "--tests" ]; then
-  packages+=(python3-torch)
-fi
+for option in "$@"; do
+  case "$option" in
+    --tests) packages+=(python3-torch) ;;
+    --sanitize) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+    *) echo "install-deps.sh: unknown option $option" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -49,10 +49,25 @@ void print_errors(const std::string& message) {
   }
 }
 
-void list_plugins(const cigl::Registry& registry,
-                  const std::vector<std::string>& search_path) {
+// Folders and files are printed as they are loaded, flushed: a library
+// whose constructor hangs or kills the process is the last file named.
+std::vector<std::string> load_and_list(
+    cigl::Registry& registry, const std::vector<std::string>& folders) {
   std::cout << "plugin folders (most specific first):\n";
-  for (const auto& dir : search_path) std::cout << "  " << dir << "\n";
+  for (const auto& dir : folders) std::cout << "  " << dir << "\n";
+  std::cout << "\nplugin files, in load order:\n" << std::flush;
+  using Step = cigl::Registry::LoadStep;
+  return registry.load_directories(
+      folders, [](Step step, const std::string& file) {
+        if (step == Step::start) {
+          std::cout << "  " << file << std::flush;
+        } else {
+          std::cout << (step == Step::loaded ? "  ok\n" : "  FAILED\n");
+        }
+      });
+}
+
+void list_plugins(const cigl::Registry& registry) {
   for (int k = 0; k < 6; ++k) {
     auto kind = static_cast<cigl::Kind>(k);
     auto components = registry.components(kind);
@@ -279,6 +294,9 @@ int main(int argc, char** argv) {
       "override a config value: section.key=value (repeatable)")(
       "output,o", po::value<std::string>(),
       "run folder (default: <experiment.output_dir>/<experiment.name>)")(
+      "allow-defaults",
+      "run a config that sets none of [data], [model] and [method] (the "
+      "defaults: fashion_mnist, mlp, dense)")(
       "plugin-path", po::value<std::vector<std::string>>()->composing(),
       "extra plugin folder, searched first (repeatable)")(
       "list-plugins", "list the plugins found and what they provide")(
@@ -417,9 +435,9 @@ int main(int argc, char** argv) {
   cigl::Registry registry;
   try {
     std::optional<cigl::ConfigDocument> document;
-    std::vector<std::string> dirs;
+    std::vector<std::string> cli_dirs, config_dirs;
     if (vm.count("plugin-path")) {
-      dirs = vm["plugin-path"].as<std::vector<std::string>>();
+      cli_dirs = vm["plugin-path"].as<std::vector<std::string>>();
     }
     if (vm.count("config")) {
       document =
@@ -429,16 +447,18 @@ int main(int argc, char** argv) {
           document->apply_override(s);
         }
       }
-      for (const auto& dir : document->plugin_paths()) dirs.push_back(dir);
+      config_dirs = document->plugin_paths();
     }
-    const auto search_path = cigl::plugin_search_path(dirs);
-    const auto load_errors = registry.load_directories(search_path);
+    const auto search = cigl::plugin_search_path(cli_dirs, config_dirs);
+    for (const auto& w : search.warnings) std::cerr << "warning: " << w << "\n";
 
     if (vm.count("list-plugins")) {
-      list_plugins(registry, search_path);
+      const auto load_errors = load_and_list(registry, search.folders);
+      list_plugins(registry);
       for (const auto& e : load_errors) std::cerr << "error: " << e << "\n";
       return load_errors.empty() ? kOk : kUsageError;
     }
+    const auto load_errors = registry.load_directories(search.folders);
     if (!load_errors.empty()) {
       for (const auto& e : load_errors) std::cerr << "error: " << e << "\n";
       std::cerr << "error: " << load_errors.size()
@@ -449,6 +469,19 @@ int main(int argc, char** argv) {
       return describe(registry, vm["describe"].as<std::string>());
     }
 
+    if (vm.count("output") && vm["output"].as<std::string>().empty()) {
+      throw cigl::ConfigError("--output is empty; give the run folder");
+    }
+    // An empty, comment-only or truncated file would otherwise run the
+    // whole default experiment.
+    if (!vm.count("allow-defaults") && !cigl::has_matrix(*document) &&
+        !document->has_table("data") && !document->has_table("model") &&
+        !document->has_table("method")) {
+      throw cigl::ConfigError(
+          vm["config"].as<std::string>() +
+          ": sets none of [data], [model] and [method] (empty, comments "
+          "only, or cut short?); pass --allow-defaults to run the defaults");
+    }
     if (cigl::has_matrix(*document)) {
       for (const char* name : kRunOptions) {
         if (vm.count(name)) {
@@ -518,8 +551,13 @@ int main(int argc, char** argv) {
   } catch (const cigl::ConfigError& e) {
     print_errors(e.what());
     return kUsageError;
-  } catch (const std::exception& e) {
+  } catch (const cigl::Error& e) {
     print_errors(e.what());
+    return kRuntimeError;
+  } catch (const std::exception& e) {
+    // LibTorch's own errors span many lines (a backtrace): the first is
+    // the message.
+    std::cerr << "error: " << cigl::one_line(e) << "\n";
     return kRuntimeError;
   } catch (...) {
     std::cerr << "error: unknown exception\n";

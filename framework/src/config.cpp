@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "cigl/error.hpp"
 #include "config_access.hpp"
 #include "toml_value.hpp"
+#include "config_limits.hpp"
 
 namespace fs = std::filesystem;
 
@@ -333,6 +335,15 @@ class Resolver {
       error(where, path, s.str());
       return false;
     }
+    // Numbers reach float32 tensors (an lr of 1e308 overflowed deep in
+    // LibTorch's optimizer, naming no key).
+    if (std::fabs(v) > std::numeric_limits<float>::max()) {
+      std::ostringstream s;
+      s << v << " is out of range (beyond float32's "
+        << std::numeric_limits<float>::max() << ", the tensors' type)";
+      error(where, path, s.str());
+      return false;
+    }
     return true;
   }
 
@@ -427,15 +438,13 @@ namespace {
 }  // namespace
 
 ConfigDocument ConfigDocument::from_file(const std::string& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) {
-    throw ConfigError(file + ": config file not found");
-  }
   auto impl = std::make_unique<Impl>();
   impl->source = file;
   impl->base_dir = fs::absolute(file).parent_path().string();
+  const std::string text = read_config_text(file);
+  check_config_limits(text, file);
   try {
-    impl->root = toml::parse_file(file);
+    impl->root = toml::parse(text, file);
   } catch (const toml::parse_error& e) {
     rethrow_parse(e, file);
   }
@@ -447,6 +456,7 @@ ConfigDocument ConfigDocument::from_string(const std::string& text,
   auto impl = std::make_unique<Impl>();
   impl->source = source_name;
   impl->base_dir = fs::current_path().string();
+  check_config_limits(text, source_name);
   try {
     impl->root = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
@@ -476,6 +486,7 @@ void ConfigDocument::apply_override(const std::string& assignment,
                       ": name a section and a key, e.g. "
                       "training.epochs=5");
   }
+  check_config_limits(path + " = " + text, origin);
   toml::table parsed;
   try {
     parsed = toml::parse("v = " + text);
@@ -520,6 +531,10 @@ ConfigDocument ConfigDocumentAccess::copy(const ConfigDocument& d) {
 std::string ConfigDocumentAccess::position(const toml::source_region& s,
                                            const ConfigDocument& d) {
   return cigl::position(d.impl_->source, s);
+}
+
+bool ConfigDocument::has_table(const std::string& name) const {
+  return impl_->root.contains(name);
 }
 
 std::vector<std::string> ConfigDocument::plugin_paths() const {
@@ -642,14 +657,19 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
                 "expected a list of folders");
       }
     }
+    // A missing folder is a warning of the plugin search (cigl-run), not
+    // an error: a config shared between machines may name one not here.
     config.plugin_paths = plugin_paths();
-    for (const auto& dir : config.plugin_paths) {
-      std::error_code ec;
-      if (!fs::is_directory(dir, ec)) {
-        r.error(r.origin("plugins.paths", plugins->source()), "plugins.paths",
-                "plugin folder '" + dir + "' does not exist");
-      }
-    }
+  }
+
+  // Settings that only work together, checked before anything runs.
+  if (config.experiment.boolean("temperature_scaling") &&
+      config.training.number("validation_fraction") == 0) {
+    r.error(config.experiment.origin("temperature_scaling"),
+            "experiment.temperature_scaling",
+            "fits a temperature on the validation split, but "
+            "training.validation_fraction is 0 (" +
+                config.training.origin("validation_fraction") + ")");
   }
 
   if (!r.errors.empty()) {

@@ -208,8 +208,11 @@ Matrix expand_matrix(const ConfigDocument& document) {
       std::vector<std::pair<std::size_t, MatrixValue>> rule;
       for (auto& [entry, value] :
            entry_values(*exclude->get(r), path, document)) {
+        // Named apart: a lambda may not capture a structured binding
+        // before C++20 (clang refuses it).
+        const std::string& key_path = entry.path;
         auto axis = std::find_if(axes.begin(), axes.end(), [&](const Axis& a) {
-          return a.key == entry.path;
+          return a.key == key_path;
         });
         if (axis == axes.end()) {
           std::string message = "'" + entry.path + "' is not a matrix key";
@@ -231,8 +234,19 @@ Matrix expand_matrix(const ConfigDocument& document) {
 
   // The cross product, the last axis varying fastest.
   std::vector<std::pair<MatrixValues, std::vector<std::string>>> combos;
+  // Bounded before anything is built: 40 keys of two values each would be
+  // 10^12 cells (and the product may overflow).
+  constexpr std::size_t kMaxCells = 100000;
   std::size_t total = axes.empty() ? 0 : 1;
-  for (const auto& axis : axes) total *= axis.values.size();
+  for (const auto& axis : axes) {
+    if (!axis.values.empty() && total > kMaxCells / axis.values.size()) {
+      fail_at(pos(*node), "matrix",
+              "more than " + std::to_string(kMaxCells) +
+                  " combinations of its " + std::to_string(axes.size()) +
+                  " keys; split it into several matrices");
+    }
+    total *= axis.values.size();
+  }
   std::vector<std::size_t> at(axes.size(), 0);
   for (std::size_t n = 0; n < total; ++n) {
     bool excluded = std::any_of(rules.begin(), rules.end(), [&](auto& rule) {
@@ -376,9 +390,12 @@ SlurmOptions slurm_options(const ConfigDocument& document) {
   const std::vector<std::string> known = {
       "partition",     "time",         "mem",   "account", "gpus",
       "cpus_per_task", "max_parallel", "setup", "extra",   "signal_seconds"};
-  for (auto&& [key, item] : *table) {
+  for (auto&& [key, value] : *table) {
     const std::string name(key.str());
     const std::string path = "slurm." + name;
+    // Named apart: a lambda may not capture a structured binding before
+    // C++20 (clang refuses it).
+    const toml::node& item = value;
     const std::string where = pos(item);
     auto string_list = [&](std::vector<std::string>& out) {
       if (auto s = item.value_exact<std::string>()) {

@@ -1,9 +1,13 @@
 #include "cigl/core/registry.hpp"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -11,6 +15,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "cigl/plugin.hpp"
+#include "plugin_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +43,50 @@ std::string loader_message(const std::string& file) {
   return text ? text : "unknown loader error";
 }
 
+// A library constructor or register function that crashes takes the whole
+// process down; no in-process defence exists. While plugin code runs, fatal
+// signals first print which file it was (async-signal-safe: a prepared
+// buffer and write()), then die as they would have, core dump included.
+class CrashNamesThePlugin {
+ public:
+  explicit CrashNamesThePlugin(const std::string& file) {
+    std::snprintf(file_, sizeof file_, "%s", file.c_str());
+    struct sigaction action {};
+    action.sa_handler = &CrashNamesThePlugin::handle;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;  // the re-raised signal is the default
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      sigaction(kSignals[i], &action, &previous_[i]);
+    }
+  }
+  ~CrashNamesThePlugin() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      sigaction(kSignals[i], &previous_[i], nullptr);
+    }
+  }
+  CrashNamesThePlugin(const CrashNamesThePlugin&) = delete;
+  CrashNamesThePlugin& operator=(const CrashNamesThePlugin&) = delete;
+
+ private:
+  static constexpr std::array<int, 5> kSignals{SIGSEGV, SIGBUS, SIGABRT, SIGILL,
+                                               SIGFPE};
+  static void say(const char* text) {
+    if (::write(STDERR_FILENO, text, std::strlen(text)) < 0) return;
+  }
+  static void handle(int signal) {
+    say("error: plugin ");
+    say(file_);
+    say(signal == SIGABRT ? ": aborted while loading"
+                          : ": crashed while loading");
+    say(" (in its library constructors or register function); move it out "
+        "of the plugin folders\n");
+    std::raise(signal);  // SA_RESETHAND: the default action now
+  }
+  static char file_[4096];
+  std::array<struct sigaction, kSignals.size()> previous_{};
+};
+char CrashNamesThePlugin::file_[4096];
+
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -52,6 +101,24 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
     }
   }
   return row[b.size()];
+}
+
+/// "from model.hidden = [10] (exp.toml:3:1)", or "from its defaults".
+std::string settings_text(const Params& params) {
+  std::vector<std::string> set;
+  for (const auto& [key, entry] : params.entries()) {
+    if (entry.origin == "default") continue;
+    set.push_back(params.key_path(key) + " = " + to_string(entry.value) + " (" +
+                  entry.origin + ")");
+  }
+  if (set.empty()) return "from its defaults";
+  std::string out = "from ";
+  const std::size_t shown = std::min<std::size_t>(set.size(), 4);
+  for (std::size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + set[i];
+  if (set.size() > shown) {
+    out += " and " + std::to_string(set.size() - shown) + " more";
+  }
+  return out;
 }
 
 }  // namespace
@@ -74,8 +141,13 @@ void Registry::load_plugin(const std::string& file, int search_rank) {
   auto fail = [&](const std::string& what) -> void {
     throw PluginError("plugin " + file + ": " + what);
   };
-  if (!fs::is_regular_file(file)) fail("not a regular file");
+  // The file's own bytes first: the loader would map a truncated library
+  // and crash with SIGBUS, and calling a data symbol crashes with SIGSEGV.
+  const std::string problem =
+      plugin_file_problem(file, CIGL_PLUGIN_ENTRY_SYMBOL);
+  if (!problem.empty()) fail(problem);
 
+  CrashNamesThePlugin crash_names(file);
   auto library = std::make_shared<boost::dll::shared_library>();
   std::error_code ec;
   library->load(
@@ -166,7 +238,7 @@ void Registry::load_plugin(const std::string& file, int search_rank) {
 }
 
 std::vector<std::string> Registry::load_directories(
-    const std::vector<std::string>& directories) {
+    const std::vector<std::string>& directories, const LoadProgress& progress) {
   std::vector<std::string> errors;
   for (std::size_t rank = 0; rank < directories.size(); ++rank) {
     std::vector<std::string> files;
@@ -187,12 +259,19 @@ std::vector<std::string> Registry::load_directories(
           plugins_.begin(), plugins_.end(),
           [&](const auto& p) { return fs::equivalent(p->file, file, ec); });
       if (seen) continue;
+      if (progress) progress(LoadStep::start, file);
+      const std::size_t errors_before = errors.size();
       try {
         load_plugin(file, static_cast<int>(rank));
       } catch (const PluginError& e) {
         errors.emplace_back(e.what());
       } catch (const std::exception& e) {  // filesystem, loader internals
         errors.push_back("plugin " + file + ": " + e.what());
+      }
+      if (progress) {
+        progress(
+            errors.size() > errors_before ? LoadStep::failed : LoadStep::loaded,
+            file);
       }
     }
   }
@@ -265,8 +344,12 @@ std::shared_ptr<void> Registry::create_erased(Kind kind,
   } catch (const ConfigError&) {
     throw;  // already names the config key and line
   } catch (const std::exception& e) {
-    throw Error(std::string(kind_name(kind)) + "/" + name + " (" + c->file() +
-                "): " + e.what());
+    // Nothing has run: these settings cannot be built (LibTorch failing to
+    // allocate model.hidden = [1000000000], ...). One line, with the
+    // settings that differ from the defaults.
+    throw ConfigError(std::string(kind_name(kind)) + "/" + name + " (" +
+                      c->file() + "): cannot be built " +
+                      settings_text(params) + ": " + one_line(e));
   }
   if (!object) {
     throw Error(std::string(kind_name(kind)) + "/" + name + " (" + c->file() +
@@ -284,14 +367,24 @@ std::shared_ptr<void> Registry::create_erased(Kind kind,
   return std::shared_ptr<void>(holder, raw);
 }
 
-std::vector<std::string> plugin_search_path(
-    const std::vector<std::string>& explicit_dirs) {
-  std::vector<std::string> candidates = explicit_dirs;
+namespace {
+
+/// Every candidate folder with where it came from, most specific first.
+struct Candidate {
+  std::string folder;
+  const char* origin;  ///< nullptr: the bundled folder (always exists)
+};
+
+std::vector<Candidate> candidates(const std::vector<std::string>& command_line,
+                                  const std::vector<std::string>& config) {
+  std::vector<Candidate> out;
+  for (const auto& d : command_line) out.push_back({d, "--plugin-path"});
+  for (const auto& d : config) out.push_back({d, "[plugins] paths"});
   if (const char* env = std::getenv("CIGL_PLUGIN_PATH")) {
     std::stringstream in(env);
     std::string dir;
     while (std::getline(in, dir, ':')) {
-      if (!dir.empty()) candidates.push_back(dir);
+      if (!dir.empty()) out.push_back({dir, "CIGL_PLUGIN_PATH"});
     }
   }
   // An installed cigl-run uses its own prefix's plugins; the build tree's
@@ -302,19 +395,43 @@ std::vector<std::string> plugin_search_path(
       ec ? fs::path()
          : exe.parent_path().parent_path() / CIGL_INSTALL_PLUGIN_SUBDIR;
   if (!installed.empty() && fs::is_directory(installed, ec)) {
-    candidates.push_back(installed.string());
+    out.push_back({installed.string(), nullptr});
   } else {
-    candidates.emplace_back(CIGL_BUILD_PLUGIN_DIR);
-  }
-  std::vector<std::string> out;
-  for (const auto& dir : candidates) {
-    if (!fs::is_directory(dir, ec)) continue;
-    bool duplicate = std::any_of(out.begin(), out.end(), [&](const auto& d) {
-      return fs::equivalent(d, dir, ec);
-    });
-    if (!duplicate) out.push_back(dir);
+    out.push_back({CIGL_BUILD_PLUGIN_DIR, nullptr});
   }
   return out;
+}
+
+}  // namespace
+
+PluginSearchPath plugin_search_path(
+    const std::vector<std::string>& command_line,
+    const std::vector<std::string>& config) {
+  PluginSearchPath out;
+  for (const Candidate& candidate : candidates(command_line, config)) {
+    const std::string& dir = candidate.folder;
+    const char* origin = candidate.origin;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      if (!origin) continue;  // a build tree without plugins: none found
+      const std::string what =
+          std::string(origin) + " folder " + dir +
+          (fs::exists(dir, ec) ? " is not a folder" : " does not exist");
+      if (origin == std::string("--plugin-path")) throw ConfigError(what);
+      out.warnings.push_back(what + "; skipped");
+      continue;
+    }
+    bool duplicate =
+        std::any_of(out.folders.begin(), out.folders.end(),
+                    [&](const auto& d) { return fs::equivalent(d, dir, ec); });
+    if (!duplicate) out.folders.push_back(dir);
+  }
+  return out;
+}
+
+std::vector<std::string> plugin_search_path(
+    const std::vector<std::string>& explicit_dirs) {
+  return plugin_search_path({}, explicit_dirs).folders;
 }
 
 }  // namespace cigl

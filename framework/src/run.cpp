@@ -275,6 +275,13 @@ RunSummary run_experiment(const ExperimentConfig& config,
 
   try {
     Trainer trainer(config, registry);
+    std::size_t warned = 0;  // trainer warnings printed so far
+    auto print_warnings = [&] {
+      for (; warned < trainer.warnings().size(); ++warned) {
+        log << "warning: " << trainer.warnings()[warned] << std::endl;
+      }
+    };
+    print_warnings();
     const BuildInfo build = current_build(config, registry);
     std::vector<EpochRecord> records;
     if (plan == Plan::resume) {
@@ -338,6 +345,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
       }
       log << "  density " << fixed(r.density, 4) << "  " << fixed(r.seconds, 1)
           << "s" << std::endl;
+      print_warnings();
       history.append(history_csv_row(r, labels));
       // Every N epochs and after the last, so the final evaluation can
       // be redone after a kill without training again.

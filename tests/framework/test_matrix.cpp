@@ -95,6 +95,19 @@ TEST(MatrixExpansion, MalformedTablesAreErrorsWithFileAndLine) {
             "method.density");
 }
 
+// 40 keys of two values each would be 10^12 cells (hours, or a product
+// that overflows): refused before any cell is built.
+TEST(MatrixExpansion, TooManyCombinationsAreRefusedUpFront) {
+  std::string text = "[matrix]\n";
+  for (int i = 0; i < 40; ++i) {
+    text += "\"experiment.k" + std::to_string(i) + "\" = [1, 2]\n";
+  }
+  auto doc = ConfigDocument::from_string(text, "m.toml");
+  EXPECT_EQ(config_error([&] { expand_matrix(doc); }),
+            "m.toml:1:1: matrix: more than 100000 combinations of its 40 "
+            "keys; split it into several matrices");
+}
+
 TEST(MatrixExpansion, BadKeyOrValueIsReportedLikeABadSetAtItsLine) {
   auto& registry = test::bundled_registry();
   auto doc = ConfigDocument::from_string(R"([method]

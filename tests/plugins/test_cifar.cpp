@@ -198,6 +198,33 @@ TEST_F(Cifar10, TruncatedFileIsNamedWithItsSize) {
   EXPECT_TRUE(contains(load_error(), "truncated: 0 bytes"));
 }
 
+// A folder or device where a batch file should be was reported as "not
+// found"; /dev/zero would have been read as an endless file.
+TEST_F(Cifar10, NonRegularBatchFilesAreNamedAsSuch) {
+  write_valid();
+  const std::string batch = dir.file("data_batch_4.bin");
+  std::filesystem::remove(batch);
+  std::filesystem::create_directory(batch);
+  EXPECT_EQ(load_error(), batch + ": is a folder, not a data file");
+  std::filesystem::remove(batch);
+  std::filesystem::create_symlink("/dev/zero", batch);
+  EXPECT_EQ(load_error(),
+            batch + " (-> /dev/zero): is a character device, not a data file");
+}
+
+// Only the records kept are read: files after the limit are not even
+// opened, so a broken one there does not matter.
+TEST_F(Cifar10, LimitsStopReadingAtTheLastKeptRecord) {
+  write_valid();
+  test::write_file(dir.file("data_batch_3.bin"), "broken");
+  Params p = params();
+  p.set("train_limit", std::int64_t{5}, "test");
+  auto data = dataset(p)->load();
+  EXPECT_EQ(data.train.size(), 5);
+  EXPECT_EQ(data.train.labels[4].item<std::int64_t>(), 4);
+  EXPECT_TRUE(contains(load_error(), dir.file("data_batch_3.bin")));
+}
+
 TEST_F(Cifar10, LabelOutOfRangeNamesFileAndRecord) {
   write_valid();
   test::write_file(dir.file("data_batch_2.bin"),

@@ -1,6 +1,7 @@
 // The IDX datasets on small files the test writes, plain and gzip, and the
 // clear errors for broken ones.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "cigl/core/config.hpp"
@@ -163,6 +164,101 @@ TEST_F(IdxDataset, TrailingBytesAndBadLabelsAreErrors) {
   test::write_file(dir.file("t10k-labels-idx1-ubyte"), labels_idx({1, 12}));
   EXPECT_NE(load_error().find("label 12 at index 1 is not in 0..9"),
             std::string::npos);
+}
+
+// A folder used to read as a "corrupt gzip stream", /dev/zero ended in
+// std::bad_alloc and a FIFO blocked forever.
+TEST_F(IdxDataset, NonRegularFilesAreRefusedBeforeOpening) {
+  write_valid(false);
+  const std::string images = dir.file("train-images-idx3-ubyte");
+  std::filesystem::remove(images);
+  std::filesystem::create_directory(images);
+  EXPECT_EQ(load_error(), images + ": is a folder, not a data file");
+  std::filesystem::remove(images);
+  std::filesystem::create_symlink("/dev/zero", images);
+  EXPECT_EQ(load_error(),
+            images + " (-> /dev/zero): is a character device, not a data file");
+  std::filesystem::remove(images);
+  ASSERT_EQ(mkfifo(images.c_str(), 0600), 0);
+  EXPECT_EQ(load_error(), images +
+                              ": is a FIFO (named pipe), not a data file "
+                              "(reading it could block forever)");
+}
+
+// Headers are compared before any data is read: a small gzip announcing
+// 2,000,000 images next to 3 labels used to be decompressed whole first
+// (gigabytes; the peak is measured in test_cli_bad_inputs.cpp).
+TEST_F(IdxDataset, CountsDisagreeingInTheHeadersAreRefusedFirst) {
+  write_valid(false);
+  write_gzip(dir.file("train-images-idx3-ubyte.gz"),
+             big_endian(0x803) + big_endian(2000000) + big_endian(28) +
+                 big_endian(28) + std::string(10000, '\0'));
+  EXPECT_EQ(load_error(), dir.file("train-images-idx3-ubyte.gz") +
+                              " holds 2000000 images but " +
+                              dir.file("train-labels-idx1-ubyte") +
+                              " holds 3 labels");
+}
+
+TEST_F(IdxDataset, GzipStreamShorterOrLongerThanAnnouncedStopsThere) {
+  write_valid(false);
+  test::write_file(dir.file("t10k-labels-idx1-ubyte"),
+                   labels_idx({1, 2, 3, 4, 5, 6, 7, 8, 9, 0}));
+  // 10 images announced, 3 present.
+  std::string short_stream = images_idx(3);
+  short_stream.replace(4, 4, big_endian(10));
+  write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), short_stream);
+  EXPECT_EQ(load_error(), dir.file("t10k-images-idx3-ubyte.gz") +
+                              ": 2352 data bytes, but the header announces "
+                              "7840 (truncated)");
+  // 2 announced (and labelled), 3 present.
+  test::write_file(dir.file("t10k-labels-idx1-ubyte"), labels_idx({1, 2}));
+  std::string long_stream = images_idx(3);
+  long_stream.replace(4, 4, big_endian(2));
+  write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), long_stream);
+  EXPECT_EQ(load_error(), dir.file("t10k-images-idx3-ubyte.gz") +
+                              ": more than the 1568 data bytes the header "
+                              "announces (trailing bytes)");
+}
+
+TEST_F(IdxDataset, GzipTooSmallForWhatItAnnouncesIsRefusedUnread) {
+  write_valid(false);
+  std::vector<std::uint8_t> labels(60000, 1);
+  test::write_file(dir.file("t10k-labels-idx1-ubyte"), labels_idx(labels));
+  std::string header = images_idx(0);
+  header.replace(4, 4, big_endian(60000));
+  write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), header);
+  const std::string e = load_error();
+  EXPECT_EQ(e.rfind(dir.file("t10k-images-idx3-ubyte.gz") +
+                        ": truncated: a gzip file of ",
+                    0),
+            0u)
+      << e;
+  EXPECT_NE(e.find(" bytes cannot hold the 47040000 data bytes its header "
+                   "announces"),
+            std::string::npos)
+      << e;
+}
+
+// With a limit only the kept examples are decompressed: a stream broken
+// after them loads, and fails without the limit.
+TEST_F(IdxDataset, LimitsAreAppliedWhileReading) {
+  write_valid(false);
+  const std::string file = dir.file("train-images-idx3-ubyte.gz");
+  const std::string bytes = images_idx(3);
+  write_gzip(file, bytes.substr(0, 16 + 2 * 784));  // header, 2 images
+  const std::string first = test::read_file(file);
+  write_gzip(file, bytes.substr(16 + 2 * 784));  // the third image
+  const std::string second = test::read_file(file);
+  test::write_file(file, first + second.substr(0, second.size() - 12));
+  auto& registry = test::bundled_registry();
+  Params p = default_params(registry, Kind::dataset, "fashion_mnist");
+  p.set("root", dir.path().string(), "test");
+  p.set("train_limit", std::int64_t{2}, "test");
+  p.set("normalize", false, "test");
+  auto data = registry.make<Dataset>("fashion_mnist", p)->load();
+  EXPECT_EQ(data.train.size(), 2);
+  EXPECT_FLOAT_EQ(data.train.inputs[1][0][3][3].item<float>(), 50.0f / 255);
+  EXPECT_NE(load_error().find(file), std::string::npos);
 }
 
 TEST_F(IdxDataset, LimitsTakeTheFirstExamples) {

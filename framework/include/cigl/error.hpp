@@ -35,4 +35,9 @@ class CIGL_API DataError : public Error {
   ~DataError() override;
 };
 
+/// What `e` says, as one line: LibTorch's errors carry a backtrace and
+/// source location over many lines; this keeps the first line of the
+/// message alone ("DefaultCPUAllocator: can't allocate memory: ...").
+CIGL_API std::string one_line(const std::exception& e);
+
 }  // namespace cigl

@@ -1,10 +1,11 @@
 #include "cifar_binary.hpp"
 
 #include <filesystem>
-#include <fstream>
+#include <memory>
 
 #include <torch/torch.h>
 
+#include "cigl/data_file.hpp"
 #include "cigl/error.hpp"
 
 namespace fs = std::filesystem;
@@ -40,26 +41,6 @@ std::string how_to_get(const Release& r, const std::string& root) {
   return "download " + std::string(r.url) + " and extract it so that " +
          (fs::path(root) / r.train_files.front()).string() +
          " exists, or set data.root";
-}
-
-/// The whole file as {records, record_size} bytes, read in one go.
-torch::Tensor read_records(const fs::path& file, std::int64_t record_size) {
-  std::error_code error;
-  const auto size = static_cast<std::int64_t>(fs::file_size(file, error));
-  if (error) throw DataError(file.string() + ": cannot read its size");
-  if (size == 0 || size % record_size != 0) {
-    throw DataError(file.string() + ": truncated: " + std::to_string(size) +
-                    " bytes, expected a multiple of " +
-                    std::to_string(record_size));
-  }
-  auto bytes = torch::empty({size / record_size, record_size}, torch::kUInt8);
-  std::ifstream in(file, std::ios::binary);
-  if (!in.read(reinterpret_cast<char*>(bytes.data_ptr<std::uint8_t>()), size)) {
-    throw DataError(file.string() + ": read failed after " +
-                    std::to_string(in.gcount()) + " of " +
-                    std::to_string(size) + " bytes");
-  }
-  return bytes;
 }
 
 }  // namespace
@@ -110,21 +91,31 @@ DatasetInfo CifarDataset::info() const {
 }
 
 DataBundle CifarDataset::load() {
-  if (!fs::is_directory(root_)) {
-    throw DataError(std::string(release_.plugin) + ": data folder " + root_ +
-                    " does not exist; " + how_to_get(release_, root_));
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) {
+    const std::string where =
+        std::string(release_.plugin) + ": data folder " + root_;
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      throw DataError(where + ": " + ec.message());
+    }
+    throw DataError(
+        where +
+        (fs::exists(root_, ec) ? " is not a folder; " : " does not exist; ") +
+        how_to_get(release_, root_));
   }
   // Every file is checked up front, so a broken release is reported before
   // minutes of reading.
   for (const auto* files : {&release_.train_files, &release_.test_files}) {
     for (const auto& name : *files) {
-      const auto path = fs::path(root_) / name;
-      if (!fs::is_regular_file(path)) {
-        throw DataError(std::string(release_.plugin) + ": " + path.string() +
+      const auto path = (fs::path(root_) / name).string();
+      const std::string problem = regular_file_problem(path, "data");
+      if (problem == path + ": not found") {
+        throw DataError(std::string(release_.plugin) + ": " + path +
                         " not found (the " + release_.title +
                         " binary release has it); " +
                         how_to_get(release_, root_));
       }
+      if (!problem.empty()) throw DataError(problem);
     }
   }
   DataBundle bundle;
@@ -135,48 +126,70 @@ DataBundle CifarDataset::load() {
 
 DataSplit CifarDataset::split(const std::vector<std::string>& files,
                               std::int64_t limit) const {
+  std::vector<std::string> paths;
+  for (const auto& name : files) paths.push_back(fs::path(root_) / name);
+  return read_split(release_, paths, label_byte_, limit, normalize_);
+}
+
+DataSplit read_split(const Release& release,
+                     const std::vector<std::string>& files,
+                     std::int64_t label_byte, std::int64_t limit,
+                     bool normalize) {
   const auto label_bytes =
-      static_cast<std::int64_t>(release_.label_classes.size());
+      static_cast<std::int64_t>(release.label_classes.size());
   const std::int64_t record_size = label_bytes + kPixels;
-  std::vector<torch::Tensor> parts;
-  std::int64_t count = 0;
-  for (const auto& name : files) {
-    if (limit > 0 && count >= limit) break;  // enough: skip reading the rest
-    const auto path = fs::path(root_) / name;
-    auto records = read_records(path, record_size);
+  // Sizes first: how many records each file gives, before any allocation.
+  std::vector<std::unique_ptr<DataFile>> opened;
+  std::vector<std::int64_t> takes;
+  std::int64_t total = 0;
+  for (const auto& path : files) {
+    if (limit > 0 && total >= limit) break;  // enough: the rest is not read
+    auto file = std::make_unique<DataFile>(path);
+    const auto size = static_cast<std::int64_t>(file->size());
+    if (size == 0 || size % record_size != 0) {
+      throw DataError(path + ": truncated: " + std::to_string(size) +
+                      " bytes, expected a multiple of " +
+                      std::to_string(record_size));
+    }
+    const std::int64_t records = size / record_size;
+    takes.push_back(limit > 0 ? std::min(records, limit - total) : records);
+    total += takes.back();
+    opened.push_back(std::move(file));
+  }
+  auto records = torch::empty({total, record_size}, torch::kUInt8);
+  std::int64_t offset = 0;
+  for (std::size_t f = 0; f < opened.size(); ++f) {
+    auto part = records.narrow(0, offset, takes[f]);
+    opened[f]->read_exactly(part.data_ptr<std::uint8_t>(),
+                            static_cast<std::uint64_t>(takes[f] * record_size));
     for (std::int64_t b = 0; b < label_bytes; ++b) {
-      const std::int64_t classes = release_.label_classes[b];
-      auto bad = records.select(1, b).ge(classes).nonzero();
+      const std::int64_t classes = release.label_classes[b];
+      auto bad = part.select(1, b).ge(classes).nonzero();
       if (bad.size(0) > 0) {
         const auto index = bad[0].item<std::int64_t>();
         throw DataError(
-            path.string() + ": record " + std::to_string(index) + " has " +
+            opened[f]->path() + ": record " + std::to_string(index) + " has " +
             (label_bytes > 1 ? (b == 0 ? "coarse " : "fine ") : "") + "label " +
-            std::to_string(records[index][b].item<std::uint8_t>()) +
+            std::to_string(part[index][b].item<std::uint8_t>()) +
             ", not in 0.." + std::to_string(classes - 1));
       }
     }
-    count += records.size(0);
-    parts.push_back(std::move(records));
+    offset += takes[f];
   }
-  auto records = parts.size() == 1 ? parts.front() : torch::cat(parts);
-  if (limit > 0 && limit < records.size(0))
-    records = records.narrow(0, 0, limit);
-  const std::int64_t n = records.size(0);
 
-  auto labels = records.select(1, label_byte_).to(torch::kLong);
+  auto labels = records.select(1, label_byte).to(torch::kLong);
   // One conversion for the whole split: bytes to float in [0, 1].
   auto inputs = records.narrow(1, label_bytes, kPixels)
                     .to(torch::kFloat)
                     .div_(255.0)
-                    .reshape({n, 3, 32, 32});
-  if (normalize_) {
-    auto mean = torch::tensor(std::vector<double>(release_.mean.begin(),
-                                                  release_.mean.end()))
+                    .reshape({total, 3, 32, 32});
+  if (normalize) {
+    auto mean = torch::tensor(std::vector<double>(release.mean.begin(),
+                                                  release.mean.end()))
                     .to(torch::kFloat)
                     .view({1, 3, 1, 1});
-    auto std = torch::tensor(std::vector<double>(release_.std.begin(),
-                                                 release_.std.end()))
+    auto std = torch::tensor(
+                   std::vector<double>(release.std.begin(), release.std.end()))
                    .to(torch::kFloat)
                    .view({1, 3, 1, 1});
     inputs.sub_(mean).div_(std);

@@ -37,6 +37,17 @@ extern const Release kCifar100;
 /// root, normalize, crop_padding, horizontal_flip, train_limit, test_limit.
 std::vector<ParamSpec> common_params(const Release& release);
 
+/// The records of `files`, in order, as one split of at most `limit`
+/// examples (0: all): the class from label byte `label_byte` of each
+/// record (every label byte checked against its class count), pixels as
+/// float in [0, 1], normalised with the release's statistics when
+/// `normalize`. Every file's size is checked before anything is allocated,
+/// and only the kept records are read. Throws DataError naming the file.
+DataSplit read_split(const Release& release,
+                     const std::vector<std::string>& files,
+                     std::int64_t label_byte, std::int64_t limit,
+                     bool normalize);
+
 class CifarDataset : public Dataset {
  public:
   /// `label_byte`: which of the record's label bytes is the class.

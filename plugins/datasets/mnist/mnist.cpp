@@ -1,6 +1,7 @@
 // Datasets `mnist` and `fashion_mnist`: the IDX files of either, read into
 // memory as float images {n, 1, 28, 28} and int64 labels.
 #include <filesystem>
+#include <system_error>
 
 #include <torch/torch.h>
 
@@ -43,9 +44,17 @@ class IdxDataset : public cigl::Dataset {
   }
 
   cigl::DataBundle load() override {
-    if (!fs::is_directory(root_)) {
+    std::error_code ec;
+    if (!fs::is_directory(root_, ec)) {
+      const std::string where =
+          std::string(flavour_.name) + ": data folder " + root_;
+      if (ec && ec != std::errc::no_such_file_or_directory) {
+        throw cigl::DataError(where + ": " + ec.message());
+      }
+      if (fs::exists(root_, ec))
+        throw cigl::DataError(where + " is not a folder");
       throw cigl::DataError(
-          std::string(flavour_.name) + ": data folder " + root_ +
+          where +
           " does not exist (on Debian: apt-get install dataset-fashion-mnist, "
           "or set data.root)");
     }
@@ -59,7 +68,11 @@ class IdxDataset : public cigl::Dataset {
   std::string find(const std::string& stem) const {
     for (const char* suffix : {".gz", ""}) {
       auto path = fs::path(root_) / (stem + suffix);
-      if (fs::exists(path)) return path.string();
+      // Anything there is taken; idx::read says what is wrong with it.
+      std::error_code ec;
+      if (fs::symlink_status(path, ec).type() != fs::file_type::not_found) {
+        return path.string();
+      }
     }
     throw cigl::DataError(std::string(flavour_.name) + ": " +
                           (fs::path(root_) / (stem + ".gz")).string() +
@@ -69,19 +82,22 @@ class IdxDataset : public cigl::Dataset {
   cigl::DataSplit split(const std::string& prefix, std::int64_t limit) const {
     const std::string images_file = find(prefix + "-images-idx3-ubyte");
     const std::string labels_file = find(prefix + "-labels-idx1-ubyte");
-    auto images = cigl::idx::read(images_file, 3);
-    auto labels = cigl::idx::read(labels_file, 1);
-    if (images.dims[0] != labels.dims[0]) {
+    // Headers first: disagreeing files are refused before any data is read.
+    const auto image_dims = cigl::idx::read_dims(images_file, 3);
+    const auto label_dims = cigl::idx::read_dims(labels_file, 1);
+    if (image_dims[0] != label_dims[0]) {
       throw cigl::DataError(images_file + " holds " +
-                            std::to_string(images.dims[0]) + " images but " +
+                            std::to_string(image_dims[0]) + " images but " +
                             labels_file + " holds " +
-                            std::to_string(labels.dims[0]) + " labels");
+                            std::to_string(label_dims[0]) + " labels");
     }
-    if (images.dims[1] != 28 || images.dims[2] != 28) {
-      throw cigl::DataError(
-          images_file + ": images are " + std::to_string(images.dims[1]) + "x" +
-          std::to_string(images.dims[2]) + ", expected 28x28");
+    if (image_dims[1] != 28 || image_dims[2] != 28) {
+      throw cigl::DataError(images_file + ": images are " +
+                            std::to_string(image_dims[1]) + "x" +
+                            std::to_string(image_dims[2]) + ", expected 28x28");
     }
+    // Only the kept examples are read.
+    auto labels = cigl::idx::read(labels_file, 1, limit);
     for (std::size_t i = 0; i < labels.data.size(); ++i) {
       if (labels.data[i] > 9) {
         throw cigl::DataError(labels_file + ": label " +
@@ -89,8 +105,8 @@ class IdxDataset : public cigl::Dataset {
                               std::to_string(i) + " is not in 0..9");
       }
     }
-    std::int64_t n = images.dims[0];
-    if (limit > 0) n = std::min(n, limit);
+    auto images = cigl::idx::read(images_file, 3, limit);
+    const auto n = static_cast<std::int64_t>(labels.data.size());
     auto x = torch::from_blob(images.data.data(), {n, 1, 28, 28}, torch::kUInt8)
                  .to(torch::kFloat)
                  .div_(255.0);

@@ -48,7 +48,10 @@ class ErdosRenyi : public cigl::Distribution {
     std::map<std::size_t, double> fixed;
     if (n && dense_first_) fixed[0] = 1.0;
     if (n && dense_last_) fixed[n - 1] = 1.0;
-    for (const auto& [name, d] : overrides_) {
+    for (const auto& [layer_name, d] : overrides_) {
+      // Named apart: a lambda may not capture a structured binding before
+      // C++20 (clang refuses it).
+      const std::string& name = layer_name;
       auto it = std::find_if(layers.begin(), layers.end(),
                              [&](const auto& l) { return l.name == name; });
       if (it == layers.end()) {

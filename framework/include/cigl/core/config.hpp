@@ -41,7 +41,9 @@ CIGL_API const std::vector<ParamSpec>& optimizer_specs();
 /// against plugins (which plugins exist depends on `[plugins] paths`).
 class CIGL_API ConfigDocument {
  public:
-  /// Parses `file`; throws ConfigError "file:line:col: ..." on bad TOML.
+  /// Parses `file`; throws ConfigError "file:line:col: ..." on bad TOML,
+  /// or on text beyond the limits of config_limits.hpp (size, nesting,
+  /// key and string length), checked before parsing.
   static ConfigDocument from_file(const std::string& file);
   static ConfigDocument from_string(const std::string& text,
                                     const std::string& source_name);
@@ -55,6 +57,9 @@ class CIGL_API ConfigDocument {
   /// a matrix cell passes the file:line of its `[matrix]` entry).
   void apply_override(const std::string& assignment,
                       const std::string& origin = "");
+
+  /// Whether the document (overrides included) has a top-level `name`.
+  bool has_table(const std::string& name) const;
 
   /// `[plugins] paths`, relative entries taken from the config's folder.
   std::vector<std::string> plugin_paths() const;

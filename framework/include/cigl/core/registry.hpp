@@ -1,6 +1,7 @@
 #pragma once
 // The one registry of components, keyed by (kind, name), and the loader of
 // plugin libraries that fill it.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,13 +49,24 @@ class CIGL_API Registry : public Registrar, public ComponentFactory {
   Registry& operator=(const Registry&) = delete;
 
   /// Loads one plugin file; throws PluginError naming the file. Nothing of
-  /// a failing plugin is registered.
+  /// a failing plugin is registered. The file is checked before the
+  /// dynamic loader sees it (complete ELF shared object of this machine,
+  /// entry point a function); see docs/architecture.md for what cannot be
+  /// checked (a library constructor that crashes, hangs or exits).
   void load_plugin(const std::string& file, int search_rank = 0);
+
+  /// Where load_directories is with each file: about to load it, then
+  /// loaded or failed. --list-plugins prints it as it goes, so a library
+  /// that hangs or kills the process while loading is the last one named.
+  enum class LoadStep { start, loaded, failed };
+  using LoadProgress =
+      std::function<void(LoadStep step, const std::string& file)>;
 
   /// Loads every `*.so` in `directories` (most specific first), collecting
   /// one message per failing file instead of stopping at the first.
   std::vector<std::string> load_directories(
-      const std::vector<std::string>& directories);
+      const std::vector<std::string>& directories,
+      const LoadProgress& progress = {});
 
   const RegisteredComponent* find(Kind kind, const std::string& name) const;
   std::vector<const RegisteredComponent*> components(Kind kind) const;
@@ -92,9 +104,25 @@ class CIGL_API Registry : public Registrar, public ComponentFactory {
   std::vector<RegisteredComponent>* staging_ = nullptr;
 };
 
-/// Plugin directories in discovery order: `explicit_dirs` (config and
-/// --plugin-path), CIGL_PLUGIN_PATH, the build tree's plugin folder, the
-/// install prefix's lib/cigl/plugins. Missing folders are left out.
+/// Plugin folders in discovery order, and what was wrong with the ones
+/// left out.
+struct PluginSearchPath {
+  std::vector<std::string> folders;   ///< existing ones, each once
+  std::vector<std::string> warnings;  ///< one line per missing folder
+};
+
+/// Plugin folders in discovery order: `command_line` (--plugin-path),
+/// `config` ([plugins] paths), CIGL_PLUGIN_PATH, then the install prefix's
+/// lib/cigl/plugins or the build tree's plugin folder. A missing folder of
+/// the command line is a ConfigError; one of the config or the environment
+/// is a warning (a config or shell profile shared between machines may
+/// name folders one of them lacks).
+CIGL_API PluginSearchPath
+plugin_search_path(const std::vector<std::string>& command_line,
+                   const std::vector<std::string>& config);
+
+/// The same with `explicit_dirs` first; missing folders are left out
+/// silently (benchmarks and tools that have no user to warn).
 CIGL_API std::vector<std::string> plugin_search_path(
     const std::vector<std::string>& explicit_dirs);
 

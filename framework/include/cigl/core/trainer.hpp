@@ -54,6 +54,9 @@ struct FitHooks {
   /// Checked after each step; true stops training at that step boundary.
   std::function<bool()> stop;
 };
+/// LibTorch CPU threads for experiment.threads = `requested`: all cores
+/// for 0, and at most the machine's cores (`warning` then says so).
+CIGL_API int cpu_threads(std::int64_t requested, std::string* warning);
 
 class CIGL_API Trainer {
  public:
@@ -89,6 +92,11 @@ class CIGL_API Trainer {
   MetricValues test(torch::Tensor* probabilities = nullptr);
   /// The same, with everything the run folder reports.
   TestReport test_report();
+
+  /// Problems worth a line in the log that do not stop the run (threads
+  /// clamped to the cores, a training loss that grows by orders of
+  /// magnitude), oldest first; the list only grows.
+  const std::vector<std::string>& warnings() const;
 
   std::shared_ptr<Model> model() const;
   const Method& method() const;
