@@ -43,6 +43,9 @@ InspectReport inspect(const ExperimentConfig& config, const Registry& registry,
     report.rows.push_back(std::move(row));
   }
   report.costs = trainer.costs(convention);
+  report.kernels = trainer.kernels().setting();
+  report.kernel_choices = trainer.kernels().choices();
+  report.kernels_text = trainer.kernels().summary();
   return report;
 }
 
@@ -193,7 +196,7 @@ std::string inspect_text(const InspectReport& r) {
   std::snprintf(line, sizeof line, "%-28s %-16s %12lld %8.4f %12lld\n",
                 "maskable weights", "", static_cast<long long>(r.maskable),
                 r.density(), static_cast<long long>(r.maskable_nonzeros));
-  out << line << "\n" << costs_text(r.costs);
+  out << line << "\n" << costs_text(r.costs) << "\n" << r.kernels_text;
   return out.str();
 }
 
@@ -226,6 +229,24 @@ std::string inspect_json(const InspectReport& r) {
   w.key("density").value(r.density());
   w.key("costs");
   write_costs_json(w, r.costs);
+  w.key("sparse_kernels").begin_object();
+  w.key("setting").value(KernelRouting::setting_name(r.kernels));
+  w.key("instruction_set").value(KernelRouting::instruction_set());
+  w.key("layers").begin_array();
+  for (const auto& c : r.kernel_choices) {
+    w.begin_object();
+    w.key("name").value(c.layer);
+    w.key("kernel").value(c.sparse ? "sparse" : "dense");
+    w.key("reason").value(c.reason);
+    w.key("density").value(c.density);
+    if (c.dense_ms > 0) {
+      w.key("dense_ms").value(c.dense_ms);
+      w.key("sparse_ms").value(c.sparse_ms);
+    }
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
   w.end_object();
   return w.str();
 }

@@ -1,5 +1,6 @@
 #include "cigl/masking.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <sstream>
 #include <type_traits>
@@ -94,10 +95,17 @@ std::vector<double> scale_to_density(const std::vector<LayerShape>& layers,
   return out;
 }
 
+namespace {
+std::uint64_t next_mask_version() {
+  static std::atomic<std::uint64_t> counter{0};
+  return ++counter;
+}
+}  // namespace
+
 MaskSet::MaskSet(torch::nn::Module& model) {
   for (auto& p : maskable_parameters(model)) {
     auto mask = torch::ones_like(p.weight, torch::kBool);
-    layers_.push_back({p.name, p.weight, mask});
+    layers_.push_back({p.name, p.weight, mask, next_mask_version()});
   }
 }
 
@@ -107,6 +115,7 @@ void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
     throw Error("mask for " + layer.name + " has the wrong shape");
   }
   layer.mask = mask.to(layer.weight.device(), torch::kBool).contiguous();
+  layer.version = next_mask_version();
 }
 
 void MaskSet::replace(std::size_t i, const torch::Tensor& mask,
@@ -149,6 +158,7 @@ void MaskSet::randomize(const std::vector<double>& densities,
     auto flat = torch::zeros({n}, torch::kBool);
     flat.index_fill_(0, order.narrow(0, 0, ones), true);
     layer.mask = flat.view(layer.weight.sizes()).to(layer.weight.device());
+    layer.version = next_mask_version();
   }
 }
 
@@ -239,6 +249,7 @@ void MaskSet::load(torch::serialize::InputArchive& archive) {
                   c10::str(l.weight.sizes()));
     }
     l.mask = mask.to(l.weight.device(), torch::kBool).contiguous();
+    l.version = next_mask_version();
   }
 }
 

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "cigl/core/calibration.hpp"
+#include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/svg.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
@@ -110,6 +111,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
       << trainer.test_split().size() << " test examples, "
       << trainer.total_steps() << " steps, density "
       << fixed(trainer.density(), 4) << std::endl;
+  log << trainer.kernels().summary() << std::flush;
 
   auto history = open_output(run_dir / "history.csv");
   history << "epoch,step,lr,train_loss";

@@ -12,6 +12,7 @@
 #include <torch/utils.h>
 
 #include "cigl/core/calibration.hpp"
+#include "cigl/core/kernel_routing.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
@@ -69,6 +70,8 @@ struct Trainer::Impl {
   double base_lr = 0;
   bool finalized = false;
   double seconds_before = 0;  // training time so far
+  // Last: detaches its kernels from the model before anything else goes.
+  KernelRouting kernels;
 
   using Mode = Trainer::Mode;
   Impl(const ExperimentConfig& c, const Registry& r) : config(c), registry(r) {}
@@ -168,6 +171,10 @@ struct Trainer::Impl {
       }
     };
     method->setup(context);
+    kernels = KernelRouting(*model, method->mask_set(),
+                            KernelRouting::setting_from_name(
+                                config.training.string("sparse_kernels")),
+                            info.input_shape, batch_size, device);
   }
 
   static void check_split(const DataSplit& split, const char* name,
@@ -287,6 +294,7 @@ struct Trainer::Impl {
       lr = schedule->value(context.step);
       set_lr(lr);
       method->before_step(context);
+      kernels.begin_step(method->needs_dense_gradient(context));
       optimizer->zero_grad();
       auto loss = F::cross_entropy(model->forward(inputs), labels);
       loss.backward();
@@ -295,7 +303,7 @@ struct Trainer::Impl {
         apply_step = method->update_topology(context);
       }
       method->after_backward(context);
-      if (apply_step) optimizer->step();
+      if (apply_step) kernels.optimizer_step(*optimizer);
       method->after_step(context);
       loss_sum += loss.detach();
       ++context.step;
@@ -364,6 +372,9 @@ MetricValues Trainer::test(torch::Tensor* probabilities) {
 TestReport Trainer::test_report() {
   auto& m = *impl_;
   if (!m.finalized) {
+    // The final weights may differ from the masks (CigL's average): from
+    // here on every layer computes densely.
+    m.kernels.detach();
     if (auto replacement = m.method->finalize(m.context)) {
       replacement->to(m.device);
       // The replacement may come from the method's plugin: holding the
@@ -399,6 +410,7 @@ TestReport Trainer::test_report() {
 
 std::shared_ptr<Model> Trainer::model() const { return impl_->model; }
 const Method& Trainer::method() const { return *impl_->method; }
+const KernelRouting& Trainer::kernels() const { return impl_->kernels; }
 CostReport Trainer::costs(FlopsConvention convention) const {
   auto report =
       measure_costs(*impl_->model, impl_->info.input_shape, convention);
@@ -427,6 +439,7 @@ void Trainer::save_state(const std::string& file) const {
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("method", method_archive);
+  m.kernels.save(archive);
   archive.write("step", torch::tensor(m.context.step));
   archive.write("epoch", torch::tensor(m.context.epoch));
   archive.write("rng/shuffle", m.shuffle_generator.get_state());
@@ -461,6 +474,7 @@ void Trainer::load_state_unchecked(const std::string& file) {
   m.model->load(model_archive);
   m.optimizer->load(optimizer_archive);
   m.method->load(method_archive);
+  m.kernels.load(archive);
   torch::Tensor step, epoch, shuffle, augment, global;
   archive.read("step", step);
   archive.read("epoch", epoch);

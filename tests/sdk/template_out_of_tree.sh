@@ -150,7 +150,7 @@ for case in wrong_api wrong_fingerprint; do
 done
 version=$("$run" --version | sed -n 's/^cigl-run \([^ ]*\) .*/\1/p')
 expect_in "$log/wrong_api.txt" \
-  "plugin API version 1000, this cigl $version supports 2; rebuild the plugin against this cigl's SDK"
+  "plugin API version 1000, this cigl $version supports 3; rebuild the plugin against this cigl's SDK"
 expect_in "$log/wrong_fingerprint.txt" \
   "built for 'msvc-19 torch=0.1', this cigl is '$fingerprint'"
 

@@ -50,6 +50,11 @@ class CIGL_API MaskSet {
   const std::string& name(std::size_t i) const { return layers_[i].name; }
   const torch::Tensor& weight(std::size_t i) const { return layers_[i].weight; }
   const torch::Tensor& mask(std::size_t i) const { return layers_[i].mask; }
+  /// Changes whenever layer i gets a new mask (set_mask, replace,
+  /// randomize, load), unique across MaskSets: what caches of a mask (the
+  /// sparse kernels' compressed index) compare. Masks change through these
+  /// calls only, never by editing mask(i) in place.
+  std::uint64_t version(std::size_t i) const { return layers_[i].version; }
   void set_mask(std::size_t i, torch::Tensor mask);
   /// Installs a new mask for layer i and keeps the weights consistent:
   /// dropped weights and their momentum become zero; newly grown
@@ -83,6 +88,7 @@ class CIGL_API MaskSet {
     std::string name;
     torch::Tensor weight;
     torch::Tensor mask;
+    std::uint64_t version = 0;
   };
   std::vector<Layer> layers_;
 };

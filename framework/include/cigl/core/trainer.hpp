@@ -19,6 +19,8 @@
 
 namespace cigl {
 
+class KernelRouting;
+
 /// Metric label and value, in the config's order.
 using MetricValues = std::vector<std::pair<std::string, double>>;
 
@@ -72,6 +74,8 @@ class CIGL_API Trainer {
 
   std::shared_ptr<Model> model() const;
   const Method& method() const;
+  /// Which layers run sparse kernels (training.sparse_kernels).
+  const KernelRouting& kernels() const;
   /// Inference, training and size costs of the model as it stands, with
   /// the method's training FLOPs over this run's steps.
   CostReport costs(FlopsConvention convention) const;
