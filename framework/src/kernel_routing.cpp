@@ -223,7 +223,19 @@ void KernelRouting::time_layer(std::size_t i) {
 
 void KernelRouting::begin_step(bool dense_gradient) {
   step_->dense_gradient = dense_gradient;
-  for (auto& a : attached_) a.kernel->clear_ran_sparse();
+  for (auto& a : attached_) {
+    a.kernel->clear_ran_sparse();
+    // Unset rather than zeroed (by the optimizer, next): autograd then
+    // takes the sparse backward pass's gradient as it is instead of adding
+    // it to zeros, an O(n) pass, and the old one is recycled for it.
+    // optimizer_step puts zeros back for a layer that got no gradient, so
+    // the optimizer sees what it would have.
+    if (!dense_gradient && a.kernel->sparse()) {
+      torch::Tensor old = a.layer->kernel_weight().grad();
+      a.layer->kernel_weight().mutable_grad() = torch::Tensor();
+      a.kernel->recycle(std::move(old));
+    }
+  }
   if (setting_ != Setting::automatic) return;
   for (std::size_t i = 0; i < attached_.size(); ++i) {
     Attached& a = attached_[i];
@@ -284,8 +296,12 @@ void KernelRouting::optimizer_step(torch::optim::Optimizer& optimizer) {
   std::vector<std::pair<torch::Tensor, torch::Tensor>> held;  // param, grad
   torch::NoGradGuard no_grad;
   for (auto& a : attached_) {
-    if (!a.kernel->ran_sparse()) continue;
     const torch::Tensor& weight = a.layer->kernel_weight();
+    if (a.kernel->sparse() && !weight.grad().defined() &&
+        weight.requires_grad()) {
+      weight.mutable_grad() = torch::zeros_like(weight);  // see begin_step
+    }
+    if (!a.kernel->ran_sparse()) continue;
     const torch::Tensor grad = weight.grad();
     if (!grad.defined() || grad.is_sparse() || !grad.is_contiguous() ||
         !weight.is_contiguous()) {
@@ -309,8 +325,7 @@ void KernelRouting::optimizer_step(torch::optim::Optimizer& optimizer) {
     bool first = false;
     torch::Tensor buffer;
     if (o.momentum != 0) buffer = momentum_of(*sgd, weight, first);
-    kernels::masked_sgd_step(*a.kernel->compressed(), weight, grad, buffer,
-                             first, o);
+    a.kernel->sgd_step(weight, grad, buffer, first, o);
     // Hidden from the optimizer's own step, which skips parameters
     // without a gradient.
     held.emplace_back(weight, grad);

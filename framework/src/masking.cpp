@@ -105,7 +105,7 @@ std::uint64_t next_mask_version() {
 MaskSet::MaskSet(torch::nn::Module& model) {
   for (auto& p : maskable_parameters(model)) {
     auto mask = torch::ones_like(p.weight, torch::kBool);
-    layers_.push_back({p.name, p.weight, mask, next_mask_version()});
+    layers_.push_back({p.name, p.weight, mask, next_mask_version(), {}});
   }
 }
 
@@ -168,12 +168,30 @@ void MaskSet::apply_to_weights() const {
   for (const auto& l : layers_) l.weight.mul_(l.mask.view(torch::kUInt8));
 }
 
+bool MaskSet::known_masked(const Layer& l) {
+  if (!l.masked_gradient) return false;
+  const auto& vouched = *l.masked_gradient;
+  const auto& grad = l.weight.grad();
+  const auto storage = vouched.storage.lock();
+  return storage && storage.get() == grad.storage().unsafeGetStorageImpl() &&
+         grad.storage_offset() == 0 && grad.is_contiguous() &&
+         grad._version() == vouched.grad_version &&
+         vouched.mask_version == l.version;
+}
+
 void MaskSet::apply_to_gradients() const {
   for (const auto& l : layers_) {
-    if (l.weight.grad().defined()) {
+    if (l.weight.grad().defined() && !known_masked(l)) {
       l.weight.mutable_grad().mul_(l.mask.view(torch::kUInt8));
     }
   }
+}
+
+void MaskSet::note_masked_gradient(std::size_t i,
+                                   const torch::Tensor& grad) const {
+  const auto& l = layers_.at(i);
+  l.masked_gradient = Layer::MaskedGradient{grad.storage().getWeakStorageImpl(),
+                                            grad._version(), l.version};
 }
 
 namespace {

@@ -10,6 +10,7 @@
 // stays NaN, so a diverged run can leave non-finite values in inactive
 // slots; the trainer stops such a run at the end of the epoch anyway.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,7 +72,16 @@ class CIGL_API MaskSet {
                  torch::Generator& generator);
 
   void apply_to_weights() const;
+  /// Multiplies each weight's gradient by its mask, except a gradient
+  /// vouched for by note_masked_gradient that is still unchanged.
   void apply_to_gradients() const;
+  /// Vouches that `grad`, about to become layer i's weight gradient, is
+  /// zero at the inactive entries of the current mask (the sparse kernels
+  /// compute active entries only): apply_to_gradients then skips it, an
+  /// O(n) pass, for as long as it is the same tensor at the same version
+  /// and the mask is unchanged: the same storage (autograd stores a
+  /// detached alias of it) and version counter. Keeps nothing alive.
+  void note_masked_gradient(std::size_t i, const torch::Tensor& grad) const;
   /// Zeroes the optimizer state (SGD momentum) of inactive weights.
   void apply_to_optimizer_state(torch::optim::Optimizer& optimizer) const;
 
@@ -89,7 +99,14 @@ class CIGL_API MaskSet {
     torch::Tensor weight;
     torch::Tensor mask;
     std::uint64_t version = 0;
+    struct MaskedGradient {
+      c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+      std::int64_t grad_version;
+      std::uint64_t mask_version;
+    };
+    mutable std::optional<MaskedGradient> masked_gradient;
   };
+  static bool known_masked(const Layer& layer);
   std::vector<Layer> layers_;
 };
 

@@ -4,8 +4,7 @@
 #include <stdexcept>
 
 #include <ATen/Parallel.h>
-#include <ATen/ops/_sparse_coo_tensor_unsafe.h>
-#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 namespace cigl::kernels {
 
@@ -45,21 +44,6 @@ CompressedMask::CompressedMask(const at::Tensor& mask_in) {
       column_entry[j] = k;
     }
   }
-  // COO indices: unravel (row, column) into the weight's dimensions.
-  const auto dims = static_cast<std::int64_t>(shape.size());
-  gradient_indices = at::empty({dims, nnz()}, at::kLong);
-  auto* out = gradient_indices.data_ptr<std::int64_t>();
-  const std::int64_t count = nnz();
-  for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
-      std::int64_t rest = col[k];
-      for (std::int64_t d = dims - 1; d >= 1; --d) {
-        out[d * count + k] = rest % shape[d];
-        rest /= shape[d];
-      }
-      if (dims > 0) out[k] = r;
-    }
-  }
 }
 
 void CompressedMask::gather(const float* weight, float* values) const {
@@ -82,11 +66,32 @@ void CompressedMask::to_column_order(const float* values,
   });
 }
 
-at::Tensor CompressedMask::gradient(const at::Tensor& values) const {
-  auto out = at::_sparse_coo_tensor_unsafe(
-      gradient_indices, values, shape, values.options().layout(at::kSparse));
-  out._coalesced_(true);  // entry order is sorted and free of duplicates
+at::Tensor CompressedMask::to_dense(const at::Tensor& values,
+                                    at::Tensor dense) const {
+  at::Tensor out =
+      dense.defined() ? std::move(dense) : at::zeros(shape, values.options());
+  float* o = out.data_ptr<float>();
+  const float* v = values.data_ptr<float>();
+  at::parallel_for(0, rows, 256, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      float* orow = o + r * cols;
+      for (std::int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
+        orow[col[k]] = v[k];
+      }
+    }
+  });
   return out;
+}
+
+void CompressedMask::clear_entries(float* dense) const {
+  at::parallel_for(0, rows, 256, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      float* drow = dense + r * cols;
+      for (std::int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
+        drow[col[k]] = 0;
+      }
+    }
+  });
 }
 
 }  // namespace cigl::kernels

@@ -37,7 +37,8 @@ using SddmmFn = void (*)(const std::int64_t* row_begin, const std::int32_t* idx,
 
 /// LibTorch's SGD update, in its order of operations, for the entries of
 /// rows r0 <= r < r1 of a matrix with `cols` columns, entry k at
-/// r * cols + col[k]:
+/// r * cols + col[k], its gradient g at the same place, or gk[k] where gk
+/// is given; the new w is also written to w_out[k] where w_out is given:
 ///   d = g + weight_decay * w
 ///   buf = first ? d : momentum * buf + (1 - dampening) * d
 ///   d = nesterov ? d + momentum * buf : buf     (with momentum != 0)
@@ -48,8 +49,8 @@ struct SgdStep {
 };
 using SgdFn = void (*)(const std::int64_t* row_begin, const std::int32_t* col,
                        std::int64_t cols, const SgdStep& step, float* w,
-                       const float* g, float* buf, std::int64_t r0,
-                       std::int64_t r1);
+                       const float* g, const float* gk, float* buf,
+                       float* w_out, std::int64_t r0, std::int64_t r1);
 
 struct Leaf {
   const char* isa;  ///< "avx2" or "portable"

@@ -137,13 +137,13 @@ CIGL_AVX2 void sddmm_avx2(const std::int64_t* row_begin,
 // Scalar, with the fused multiply-adds LibTorch's vectorised SGD uses.
 CIGL_AVX2 void sgd_avx2(const std::int64_t* row_begin, const std::int32_t* col,
                         std::int64_t cols, const SgdStep& s, float* w,
-                        const float* g, float* buf, std::int64_t r0,
-                        std::int64_t r1) {
+                        const float* g, const float* gk, float* buf,
+                        float* w_out, std::int64_t r0, std::int64_t r1) {
   const float damp = 1 - s.dampening, minus_lr = -s.lr;
   for (std::int64_t r = r0; r < r1; ++r) {
     for (std::int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
       const std::int64_t i = r * cols + col[k];
-      float d = g[i];
+      float d = gk ? gk[k] : g[i];
       if (s.weight_decay != 0) d = __builtin_fmaf(w[i], s.weight_decay, d);
       if (s.momentum != 0) {
         const float b =
@@ -152,6 +152,7 @@ CIGL_AVX2 void sgd_avx2(const std::int64_t* row_begin, const std::int32_t* col,
         d = s.nesterov ? __builtin_fmaf(b, s.momentum, d) : b;
       }
       w[i] = __builtin_fmaf(d, minus_lr, w[i]);
+      if (w_out) w_out[k] = w[i];
     }
   }
 }

@@ -67,11 +67,12 @@ void sddmm_portable(const std::int64_t* row_begin, const std::int32_t* idx,
 
 void sgd_portable(const std::int64_t* row_begin, const std::int32_t* col,
                   std::int64_t cols, const SgdStep& s, float* w, const float* g,
-                  float* buf, std::int64_t r0, std::int64_t r1) {
+                  const float* gk, float* buf, float* w_out, std::int64_t r0,
+                  std::int64_t r1) {
   for (std::int64_t r = r0; r < r1; ++r) {
     for (std::int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
       const std::int64_t i = r * cols + col[k];
-      float d = g[i];
+      float d = gk ? gk[k] : g[i];
       if (s.weight_decay != 0) d = d + s.weight_decay * w[i];
       if (s.momentum != 0) {
         const float b =
@@ -80,6 +81,7 @@ void sgd_portable(const std::int64_t* row_begin, const std::int32_t* col,
         d = s.nesterov ? d + s.momentum * b : b;
       }
       w[i] = w[i] + -s.lr * d;
+      if (w_out) w_out[k] = w[i];
     }
   }
 }

@@ -31,6 +31,32 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+/// A WeightGradientHook as a saved value of the autograd context.
+struct HookHolder : torch::CustomClassHolder {
+  explicit HookHolder(WeightGradientHook h) : hook(std::move(h)) {}
+  WeightGradientHook hook;
+};
+
+/// The weight gradient from its values: into the buffer the caller gave
+/// (taken out of the context, so that autograd gets the only reference
+/// and keeps it without a copy), or a new tensor; the hook is told.
+at::Tensor weight_gradient(AutogradContext* ctx, const CompressedMask& mask,
+                           const at::Tensor& values) {
+  at::Tensor buffer;
+  auto it = ctx->saved_data.find("gradient_buffer");
+  if (it != ctx->saved_data.end()) {
+    buffer = it->second.toTensor();
+    ctx->saved_data.erase(it);
+  }
+  at::Tensor out = mask.to_dense(values, std::move(buffer));
+  auto hook = ctx->saved_data.find("hook");
+  if (hook != ctx->saved_data.end()) {
+    c10::static_intrusive_pointer_cast<HookHolder>(hook->second.toCapsule())
+        ->hook(out, values);
+  }
+  return out;
+}
+
 constexpr std::int64_t round8(std::int64_t n) { return (n + 7) / 8 * 8; }
 
 /// Sizes of the buffers of one example.
@@ -106,12 +132,17 @@ struct SparseConvFunction : torch::autograd::Function<SparseConvFunction> {
                             const at::Tensor& weight,
                             const c10::optional<at::Tensor>& bias_in,
                             const c10::intrusive_ptr<CompressedMask>& mask,
-                            std::array<std::int64_t, 2> padding) {
+                            std::array<std::int64_t, 2> padding,
+                            const WeightGradientOutput& gradient,
+                            const c10::optional<at::Tensor>& known_values) {
     const at::Tensor x = x_in.contiguous();
     const Geometry g(x, mask->shape, padding);
     const at::Tensor w = weight.contiguous();
-    at::Tensor values = at::empty({mask->nnz()}, w.options());
-    mask->gather(w.data_ptr<float>(), values.data_ptr<float>());
+    at::Tensor values = known_values.value_or(at::Tensor());
+    if (!values.defined()) {
+      values = at::empty({mask->nnz()}, w.options());
+      mask->gather(w.data_ptr<float>(), values.data_ptr<float>());
+    }
     const auto off = input_offsets(*mask, g);
     const SparseRows rows{mask->row_begin.data(), off.data(),
                           values.data_ptr<float>()};
@@ -145,6 +176,13 @@ struct SparseConvFunction : torch::autograd::Function<SparseConvFunction> {
     ctx->saved_data["x"] = x;
     ctx->saved_data["values"] = values;
     ctx->saved_data["mask"] = c10::IValue::make_capsule(mask);
+    if (gradient.buffer.defined()) {
+      ctx->saved_data["gradient_buffer"] = gradient.buffer;
+    }
+    if (gradient.hook) {
+      ctx->saved_data["hook"] = c10::IValue::make_capsule(
+          c10::make_intrusive<HookHolder>(gradient.hook));
+    }
     ctx->saved_data["padding"] =
         std::vector<std::int64_t>{padding[0], padding[1]};
     ctx->saved_data["has_bias"] = bias.defined();
@@ -244,14 +282,14 @@ struct SparseConvFunction : torch::autograd::Function<SparseConvFunction> {
         const float* p = partial.data() + q * nnz;
         for (std::int64_t k = 0; k < nnz; ++k) s[k] += p[k];
       }
-      dw = mask->gradient(sum);
+      dw = weight_gradient(ctx, *mask, sum);
     }
     // Edges exist for tensor arguments only: ask for the bias's only if
     // it was one.
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) {
       db = dy.sum({0, 2, 3});
     }
-    return {dx, dw, db, at::Tensor(), at::Tensor()};
+    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -260,7 +298,9 @@ struct SparseConvFunction : torch::autograd::Function<SparseConvFunction> {
 at::Tensor sparse_conv2d(const at::Tensor& x, const at::Tensor& weight,
                          const at::Tensor& bias,
                          const c10::intrusive_ptr<CompressedMask>& mask,
-                         std::array<std::int64_t, 2> padding) {
+                         std::array<std::int64_t, 2> padding,
+                         WeightGradientOutput gradient,
+                         const at::Tensor& weight_values) {
   TORCH_CHECK(x.dim() == 4 && weight.dim() == 4 && x.size(1) == weight.size(1),
               "sparse_conv2d: x {batch, in, H, W} and weight {out, in, kH, "
               "kW} expected");
@@ -273,7 +313,9 @@ at::Tensor sparse_conv2d(const at::Tensor& x, const at::Tensor& weight,
   return SparseConvFunction::apply(
       x, weight,
       bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, mask,
-      padding);
+      padding, std::move(gradient),
+      weight_values.defined() ? c10::optional<at::Tensor>(weight_values)
+                              : c10::nullopt);
 }
 
 }  // namespace cigl::kernels

@@ -4,6 +4,7 @@
 // in step with its MaskSet.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <torch/types.h>
@@ -56,6 +57,24 @@ class SparseKernel {
   /// changed since the last call.
   const c10::intrusive_ptr<kernels::CompressedMask>& compressed();
 
+  /// The values at the active entries of `grad` if it is the weight
+  /// gradient the last sparse backward pass made, unchanged since, on the
+  /// current mask; else undefined.
+  torch::Tensor gradient_values(const torch::Tensor& grad);
+
+  /// SGD on the layer's active entries (kernels::masked_sgd_step), with
+  /// the gradient's compact values where they are still valid; keeps the
+  /// new weight values for the next forward pass.
+  void sgd_step(const torch::Tensor& weight, const torch::Tensor& grad,
+                const torch::Tensor& momentum_buffer, bool first,
+                const kernels::SgdOptions& options);
+
+  /// Offers last step's weight gradient, just unset from the weight, for
+  /// the next backward pass to write into: kept where nothing else refers
+  /// to it, and zeroed (at the old entries only, where this kernel made it
+  /// and it is unchanged) before it is handed over.
+  void recycle(torch::Tensor gradient);
+
  private:
   const MaskSet& masks_;
   std::size_t layer_;
@@ -68,6 +87,34 @@ class SparseKernel {
   bool input_grad_ = false;
   c10::intrusive_ptr<kernels::CompressedMask> compressed_;
   std::uint64_t version_ = 0;  ///< of the mask compressed_ holds
+
+  /// The last weight gradient a sparse backward pass made (weakly: autograd
+  /// takes it as the .grad), its values, and the mask they are on.
+  struct LastGradient {
+    c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+    std::int64_t version;
+    torch::Tensor values;
+    c10::intrusive_ptr<kernels::CompressedMask> mask;
+  };
+  std::shared_ptr<std::optional<LastGradient>> last_gradient_ =
+      std::make_shared<std::optional<LastGradient>>();
+  /// Whether `grad` is the last gradient made here, unchanged.
+  bool is_last_gradient(const torch::Tensor& grad) const;
+  /// The weight's values at the entries as the last sgd_step left them,
+  /// valid while the weight is unchanged since (same storage and version)
+  /// and the mask the same.
+  struct KnownValues {
+    c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+    std::int64_t version;
+    torch::Tensor values;
+    c10::intrusive_ptr<kernels::CompressedMask> mask;
+  };
+  std::optional<KnownValues> known_values_;
+  torch::Tensor known_values(const torch::Tensor& weight);
+  torch::Tensor spare_;  ///< a gradient buffer to write into, see recycle
+  c10::intrusive_ptr<kernels::CompressedMask>
+      spare_support_;  ///< its
+                       ///< only non-zeros; null: anywhere
 };
 
 }  // namespace cigl

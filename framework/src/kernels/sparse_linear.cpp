@@ -20,6 +20,32 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+/// A WeightGradientHook as a saved value of the autograd context.
+struct HookHolder : torch::CustomClassHolder {
+  explicit HookHolder(WeightGradientHook h) : hook(std::move(h)) {}
+  WeightGradientHook hook;
+};
+
+/// The weight gradient from its values: into the buffer the caller gave
+/// (taken out of the context, so that autograd gets the only reference
+/// and keeps it without a copy), or a new tensor; the hook is told.
+at::Tensor weight_gradient(AutogradContext* ctx, const CompressedMask& mask,
+                           const at::Tensor& values) {
+  at::Tensor buffer;
+  auto it = ctx->saved_data.find("gradient_buffer");
+  if (it != ctx->saved_data.end()) {
+    buffer = it->second.toTensor();
+    ctx->saved_data.erase(it);
+  }
+  at::Tensor out = mask.to_dense(values, std::move(buffer));
+  auto hook = ctx->saved_data.find("hook");
+  if (hook != ctx->saved_data.end()) {
+    c10::static_intrusive_pointer_cast<HookHolder>(hook->second.toCapsule())
+        ->hook(out, values);
+  }
+  return out;
+}
+
 /// Rows per task: enough multiply-adds that a task outweighs its start.
 std::int64_t grain(std::int64_t rows, std::int64_t entries, std::int64_t n) {
   const std::int64_t per_row =
@@ -38,13 +64,18 @@ struct SparseLinearFunction : torch::autograd::Function<SparseLinearFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x,
                             const at::Tensor& weight,
                             const c10::optional<at::Tensor>& bias_in,
-                            const c10::intrusive_ptr<CompressedMask>& mask) {
+                            const c10::intrusive_ptr<CompressedMask>& mask,
+                            const WeightGradientOutput& gradient,
+                            const c10::optional<at::Tensor>& known_values) {
     const std::int64_t batch = x.size(0), out = weight.size(0);
     const at::Tensor xt = x.t().contiguous();  // {in, batch}; free if x is
                                                // feature-major already
     const at::Tensor w = weight.contiguous();
-    at::Tensor values = at::empty({mask->nnz()}, w.options());
-    mask->gather(w.data_ptr<float>(), values.data_ptr<float>());
+    at::Tensor values = known_values.value_or(at::Tensor());
+    if (!values.defined()) {
+      values = at::empty({mask->nnz()}, w.options());
+      mask->gather(w.data_ptr<float>(), values.data_ptr<float>());
+    }
     at::Tensor y = feature_major(batch, out, x.options());
     const at::Tensor bias = bias_in.value_or(at::Tensor());
     const at::Tensor b = bias.defined() ? bias.contiguous() : bias;
@@ -62,6 +93,13 @@ struct SparseLinearFunction : torch::autograd::Function<SparseLinearFunction> {
     ctx->saved_data["xt"] = xt;
     ctx->saved_data["values"] = values;
     ctx->saved_data["mask"] = c10::IValue::make_capsule(mask);
+    if (gradient.buffer.defined()) {
+      ctx->saved_data["gradient_buffer"] = gradient.buffer;
+    }
+    if (gradient.hook) {
+      ctx->saved_data["hook"] = c10::IValue::make_capsule(
+          c10::make_intrusive<HookHolder>(gradient.hook));
+    }
     ctx->saved_data["has_bias"] = bias.defined();
     return y;
   }
@@ -111,14 +149,14 @@ struct SparseLinearFunction : torch::autograd::Function<SparseLinearFunction> {
       } else {
         g.zero_();
       }
-      dw = mask->gradient(g);
+      dw = weight_gradient(ctx, *mask, g);
     }
     // Edges exist for tensor arguments only: ask for the bias's only if
     // it was one.
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) {
       db = gt.sum(1);
     }
-    return {dx, dw, db, at::Tensor()};
+    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -126,7 +164,9 @@ struct SparseLinearFunction : torch::autograd::Function<SparseLinearFunction> {
 
 at::Tensor sparse_linear(const at::Tensor& x, const at::Tensor& weight,
                          const at::Tensor& bias,
-                         const c10::intrusive_ptr<CompressedMask>& mask) {
+                         const c10::intrusive_ptr<CompressedMask>& mask,
+                         WeightGradientOutput gradient,
+                         const at::Tensor& weight_values) {
   TORCH_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
               "sparse_linear: x {batch, in} and weight {out, in} expected");
   TORCH_CHECK(x.scalar_type() == at::kFloat &&
@@ -137,7 +177,10 @@ at::Tensor sparse_linear(const at::Tensor& x, const at::Tensor& weight,
               "sparse_linear: the mask does not match the weight");
   return SparseLinearFunction::apply(
       x, weight,
-      bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, mask);
+      bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, mask,
+      std::move(gradient),
+      weight_values.defined() ? c10::optional<at::Tensor>(weight_values)
+                              : c10::nullopt);
 }
 
 }  // namespace cigl::kernels

@@ -6,13 +6,14 @@
 // method did to the dense weight before the forward pass counts); the
 // forward pass and the input gradient multiply by the compressed weight,
 // and the weight gradient is computed at the active entries only (an
-// SDDMM) and handed to autograd as a sparse COO tensor of the weight's
-// shape, which accumulates into a dense .grad in O(nnz). The result is the
-// dense layer's with the weight multiplied by its mask, up to the order of
-// float summation. Float32 on the CPU; AVX2 + FMA where the CPU has it,
-// else a portable build; threads from LibTorch's pool.
+// SDDMM) and handed to autograd as a fresh dense tensor, zero elsewhere,
+// which autograd takes as the weight's .grad without a copy where that is
+// unset. The result is the dense layer's with the weight multiplied by its
+// mask, up to the order of float summation. Float32 on the CPU; AVX2 + FMA
+// where the CPU has it, else a portable build; threads from LibTorch's pool.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,21 +48,41 @@ struct CIGL_API CompressedMask : torch::CustomClassHolder {
   std::vector<std::int32_t> column_row;
   std::vector<std::int64_t> column_entry;
 
-  /// {weight dims, nnz} int64: the entries as the indices of a coalesced
-  /// sparse COO tensor of the weight's shape (the weight gradient).
-  at::Tensor gradient_indices;
-
   std::int64_t nnz() const { return static_cast<std::int64_t>(col.size()); }
 
   /// values[k] = weight[entry k] for a contiguous float weight.
   void gather(const float* weight, float* values) const;
   /// by_column[j] = values[column_entry[j]].
   void to_column_order(const float* values, float* by_column) const;
-  /// The sparse COO tensor of the weight's shape holding `values` (float,
-  /// entry order) at the entries: a weight gradient for autograd.
-  at::Tensor gradient(const at::Tensor& values) const;
+  /// `values` (entry order) written at the entries of `dense`, a
+  /// contiguous float tensor of the mask's shape; a new one, zero
+  /// elsewhere, where `dense` is undefined.
+  at::Tensor to_dense(const at::Tensor& values,
+                      at::Tensor dense = at::Tensor()) const;
+  /// Zeroes the entries of `dense` (contiguous float, the mask's shape).
+  void clear_entries(float* dense) const;
 };
 
+/// Called by a backward pass with the weight gradient it hands to
+/// autograd (fresh, dense, zero at inactive entries) and its values at the
+/// entries (entry order). It must not keep `gradient` itself: a second
+/// reference makes autograd copy it instead of taking it.
+using WeightGradientHook =
+    std::function<void(const at::Tensor& gradient, const at::Tensor& values)>;
+
+/// Where a backward pass puts the weight gradient, and whom it tells.
+struct WeightGradientOutput {
+  /// A contiguous float32 tensor of the weight's shape, zero everywhere,
+  /// to write the gradient into (a recycled one spares allocating and
+  /// faulting in fresh pages every step); undefined: a new one. Only the
+  /// backward pass may hold it.
+  at::Tensor buffer;
+  WeightGradientHook hook;
+};
+
+/// Both take `weight_values`, the weight at the entries (entry order), where
+/// the caller knows them already; else they gather them from `weight`.
+///
 /// x {batch, in} times the weight {out, in} at `mask`'s entries, plus
 /// bias (may be undefined). Float32 on the CPU. The output has the strides
 /// of a transposed {out, batch} matrix (batch innermost), the layout the
@@ -69,7 +90,9 @@ struct CIGL_API CompressedMask : torch::CustomClassHolder {
 /// copy, and other operations treat it as any strided tensor.
 CIGL_API at::Tensor sparse_linear(
     const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-    const c10::intrusive_ptr<CompressedMask>& mask);
+    const c10::intrusive_ptr<CompressedMask>& mask,
+    WeightGradientOutput gradient = {},
+    const at::Tensor& weight_values = at::Tensor());
 
 /// conv2d with stride 1, dilation 1, one group and zero padding
 /// {height, width}: x {batch, in, H, W}, weight {out, in, kH, kW} at
@@ -77,7 +100,8 @@ CIGL_API at::Tensor sparse_linear(
 CIGL_API at::Tensor sparse_conv2d(
     const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
     const c10::intrusive_ptr<CompressedMask>& mask,
-    std::array<std::int64_t, 2> padding);
+    std::array<std::int64_t, 2> padding, WeightGradientOutput gradient = {},
+    const at::Tensor& weight_values = at::Tensor());
 
 /// LibTorch's SGD step (same options, same order of operations) on the
 /// entries of `mask` only; the other entries of weight and momentum stay
@@ -85,14 +109,20 @@ CIGL_API at::Tensor sparse_conv2d(
 /// weight and momentum are zero. `momentum_buffer` (contiguous, the
 /// weight's shape) is used where momentum != 0; `first` is SGD's first
 /// step, which sets the buffer to the update instead of decaying it.
+/// The gradient is read from `grad_values` (entry order) where given,
+/// else from the dense `grad`; the new weight at the entries is written to
+/// `weight_values` (entry order) where given. Bumps the version counters of
+/// what it writes, as LibTorch's in-place operations do.
 struct SgdOptions {
   double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
 };
 CIGL_API void masked_sgd_step(const CompressedMask& mask,
                               const at::Tensor& weight, const at::Tensor& grad,
+                              const at::Tensor& grad_values,
                               const at::Tensor& momentum_buffer, bool first,
-                              const SgdOptions& options);
+                              const SgdOptions& options,
+                              const at::Tensor& weight_values = at::Tensor());
 
 /// The build of the inner loops the kernels use: "avx2" or "portable".
 CIGL_API const char* instruction_set();
