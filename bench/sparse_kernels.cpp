@@ -4,12 +4,14 @@
 //   build/bin/cigl-bench-sparse [--part layers|epochs|both] [--repeats R]
 //                               [--threads T] [--densities 0.2,0.1,...]
 //                               [--models lenet300,wide,lenet5]
+//                               [--method rigl|static|...]
 //
 // Layers: per layer shape (batch 128) and density, the forward pass, the
 // input gradient and the weight gradient, each timed alone (median of R
 // runs), dense (the masked weight, LibTorch) against sparse.
 // Epochs: one full Fashion-MNIST epoch (60,000 images, 469 steps of 128)
-// of RigL (ERK, update every 100 steps) with training.sparse_kernels off,
+// of RigL (or --method; ERK, update every 100 steps) with
+// training.sparse_kernels off,
 // on and auto, interleaved and repeated; the median epoch time, the
 // speed-up off/on and off/auto, the training-FLOPs limit (dense training
 // FLOPs over RigL's, from cigl's own count, dense-gradient steps
@@ -106,7 +108,7 @@ void bench_layers(const std::vector<double>& densities, int repeats) {
       {"wide fc2 1024->1024", false, 1024, 1024, 0, 0, 0},
       {"lenet5 conv1 1->6 5x5 28x28", true, 1, 6, 5, 28, 2},
       {"lenet5 conv2 6->16 5x5 14x14", true, 6, 16, 5, 14, 0},
-      {"lenet5 fc1 256->120", false, 256, 120, 0, 0, 0},
+      {"lenet5 fc1 400->120", false, 400, 120, 0, 0, 0},
   };
   std::printf(
       "\nper layer, batch %lld: dense LibTorch ms / sparse ms = speed-up; "
@@ -191,8 +193,8 @@ struct Model {
 
 void bench_epochs(cigl::Registry& registry,
                   const std::vector<double>& densities,
-                  const std::vector<std::string>& models, int repeats,
-                  int threads) {
+                  const std::vector<std::string>& models,
+                  const std::string& method, int repeats, int threads) {
   const Model all[] = {
       {"lenet300", "plugin = \"mlp\"\nhidden = [300, 100]\n"},
       {"wide", "plugin = \"mlp\"\nhidden = [1024, 1024]\n"},
@@ -200,10 +202,10 @@ void bench_epochs(cigl::Registry& registry,
   };
   const char* const settings[] = {"off", "on", "auto"};
   std::printf(
-      "\none Fashion-MNIST epoch of RigL (ERK), median of %d: seconds with "
+      "\none Fashion-MNIST epoch of %s (ERK), median of %d: seconds with "
       "sparse_kernels off / on / auto,\nspeed-ups over off, the "
       "training-FLOPs limit, test accuracy after the epoch (off / on)\n",
-      repeats);
+      method.c_str(), repeats);
   std::printf("%-9s %7s | %7s %7s %7s | %6s %6s | %6s | %7s %7s | %s\n",
               "model", "density", "off s", "on s", "auto s", "on x", "auto x",
               "limit", "acc off", "acc on", "auto: sparse layers");
@@ -222,8 +224,8 @@ void bench_epochs(cigl::Registry& registry,
               std::to_string(threads) +
               "\n[training]\nepochs = 1\nvalidation_fraction = 0.0\n"
               "eval_every = 0\nsparse_kernels = \"" +
-              settings[k] + "\"\n[model]\n" + m.toml +
-              "[method]\nplugin = \"rigl\"\ndensity = " + std::to_string(d) +
+              settings[k] + "\"\n[model]\n" + m.toml + "[method]\nplugin = \"" +
+              method + "\"\ndensity = " + std::to_string(d) +
               "\n[optimizer]\nlr = 0.05\n[[metrics]]\nplugin = "
               "\"accuracy\"\n";
           auto doc = cigl::ConfigDocument::from_string(text, "bench");
@@ -265,6 +267,7 @@ int main(int argc, char** argv) {
   int repeats = 3, threads = 0;
   std::vector<double> densities = {0.2, 0.1, 0.05, 0.02};
   std::vector<std::string> models = {"lenet300", "wide", "lenet5"};
+  std::string method = "rigl";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string option = argv[i];
     if (option == "--part") {
@@ -277,6 +280,8 @@ int main(int argc, char** argv) {
       densities = parse_list(argv[i + 1]);
     } else if (option == "--models") {
       models = split(argv[i + 1]);
+    } else if (option == "--method") {
+      method = argv[i + 1];
     } else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -296,7 +301,7 @@ int main(int argc, char** argv) {
     if (part != "layers") {
       cigl::Registry registry;
       cigl::bench::load_plugins(registry);
-      bench_epochs(registry, densities, models, repeats, threads);
+      bench_epochs(registry, densities, models, method, repeats, threads);
     }
     std::printf("load average at the end %s\n", load_average().c_str());
   } catch (const std::exception& e) {

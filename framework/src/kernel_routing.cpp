@@ -185,6 +185,9 @@ void KernelRouting::time_layer(std::size_t i) {
   if (b.defined()) b = b.detach().clone().requires_grad_(true);
   w.mutable_grad() = torch::zeros_like(w);
   if (b.defined()) b.mutable_grad() = torch::zeros_like(b);
+  auto dense_run_grad = [&] {
+    if (!w.grad().defined()) w.mutable_grad() = torch::zeros_like(w);
+  };
   // Output gradients in each output's own layout, as the next layer's
   // backward pass hands them over.
   torch::Tensor dense_grad_out, sparse_grad_out;
@@ -196,11 +199,18 @@ void KernelRouting::time_layer(std::size_t i) {
         torch::empty_like(kernel.forward(x, w, b)).copy_(dense_grad_out);
   }
   using clock = std::chrono::steady_clock;
+  // As in a training step: the dense path's gradient is zeroed and added
+  // to, the sparse path's unset and recycled (see begin_step).
   auto run = [&](bool sparse) {
     const auto start = clock::now();
     if (sparse) {
+      torch::Tensor old = w.grad();
+      w.mutable_grad() = torch::Tensor();
+      kernel.recycle(std::move(old));
       kernel.forward(x, w, b).backward(sparse_grad_out);
     } else {
+      dense_run_grad();
+      w.mutable_grad().zero_();
       kernel.dense_forward(x, w, b).backward(dense_grad_out);
     }
     return std::chrono::duration<double, std::milli>(clock::now() - start)
@@ -214,6 +224,7 @@ void KernelRouting::time_layer(std::size_t i) {
     dense.push_back(run(false));
     sparse.push_back(run(true));
   }
+  kernel.recycle(torch::Tensor());  // let go of the timing's gradient
   choice.dense_ms = median(dense);
   choice.sparse_ms = median(sparse);
   choice.sparse = choice.sparse_ms < choice.dense_ms;
