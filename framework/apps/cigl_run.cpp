@@ -88,13 +88,36 @@ void list_plugins(const cigl::Registry& registry) {
   }
 }
 
+void print_params(const std::vector<cigl::ParamSpec>& params) {
+  if (params.empty()) std::cout << "  (no parameters)\n";
+  for (const auto& p : params) {
+    std::cout << "  " << p.name << " (" << cigl::type_name(p.type)
+              << ", default " << cigl::to_string(p.default_value);
+    auto constraint = p.constraint_text();
+    if (!constraint.empty()) std::cout << ", " << constraint;
+    std::cout << ")\n      " << p.doc << "\n";
+  }
+}
+
 int describe(const cigl::Registry& registry, const std::string& what) {
+  // The runner's own sections.
+  const std::pair<const char*, const std::vector<cigl::ParamSpec>&> core[] = {
+      {"experiment", cigl::experiment_specs()},
+      {"training", cigl::training_specs()},
+      {"optimizer", cigl::optimizer_specs()}};
+  for (const auto& [section, specs] : core) {
+    if (what != section) continue;
+    std::cout << "[" << section << "] (cigl-run's own section)\n\n";
+    print_params(specs);
+    return kOk;
+  }
   auto slash = what.find('/');
   auto kind = cigl::kind_from_name(what.substr(0, slash));
   if (slash == std::string::npos || !kind) {
     std::cerr << "error: --describe takes kind/name, e.g. method/static "
                  "(kinds: method, model, dataset, metric, distribution, "
-                 "schedule)\n";
+                 "schedule), or a section: experiment, training, "
+                 "optimizer\n";
     return kUsageError;
   }
   const std::string name = what.substr(slash + 1);
@@ -105,14 +128,7 @@ int describe(const cigl::Registry& registry, const std::string& what) {
   }
   std::cout << cigl::kind_name(*kind) << "/" << name << ": " << c->spec.doc
             << "\n  from " << c->file() << "\n\n";
-  if (c->spec.params.empty()) std::cout << "  (no parameters)\n";
-  for (const auto& p : c->spec.params) {
-    std::cout << "  " << p.name << " (" << cigl::type_name(p.type)
-              << ", default " << cigl::to_string(p.default_value);
-    auto constraint = p.constraint_text();
-    if (!constraint.empty()) std::cout << ", " << constraint;
-    std::cout << ")\n      " << p.doc << "\n";
-  }
+  print_params(c->spec.params);
   return kOk;
 }
 
@@ -301,7 +317,8 @@ int main(int argc, char** argv) {
       "extra plugin folder, searched first (repeatable)")(
       "list-plugins", "list the plugins found and what they provide")(
       "describe", po::value<std::string>(),
-      "show a component's parameters, e.g. method/static")(
+      "show a component's parameters, e.g. method/static, or a section's: "
+      "experiment, training, optimizer")(
       "inspect", "build model and method, print the per-layer table")(
       "format", po::value<std::string>()->default_value("text"),
       "output of --inspect: text or json")(

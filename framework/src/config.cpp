@@ -66,6 +66,11 @@ const std::vector<ParamSpec>& training_specs() {
                         "share of the training set held out for validation")
           .min(0)
           .max(0.9),
+      ParamSpec::string("sparse_kernels", "off",
+                        "masked Linear/Conv layers on sparse CPU kernels: "
+                        "off, on, or auto (time both per layer at setup, "
+                        "keep the faster)")
+          .one_of({"off", "on", "auto"}),
   };
   return specs;
 }

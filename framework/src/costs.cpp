@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "cigl/core/kernel_routing.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
@@ -242,6 +243,8 @@ CostReport measure_costs(Model& model,
     std::vector<std::int64_t> shape{1};
     shape.insert(shape.end(), input_shape.begin(), input_shape.end());
     auto input = torch::zeros(shape, torch::TensorOptions(device));
+    // The counter records LibTorch's dense operations.
+    DenseKernelsGuard dense_kernels;
     try {
       std::set<const void*> weights;
       for (const auto& entry : parameters) weights.insert(entry.first);

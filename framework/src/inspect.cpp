@@ -43,6 +43,9 @@ InspectReport inspect(const ExperimentConfig& config, const Registry& registry,
     report.rows.push_back(std::move(row));
   }
   report.costs = trainer.costs(convention);
+  report.kernels = trainer.kernels().setting();
+  report.kernel_choices = trainer.kernels().choices();
+  report.kernels_text = trainer.kernels().summary();
   return report;
 }
 
@@ -176,7 +179,7 @@ std::string inspect_text(const InspectReport& r) {
                 "maskable weights", "", static_cast<long long>(r.maskable),
                 fixed(r.density(), 4).c_str(),
                 static_cast<long long>(r.maskable_nonzeros));
-  out << line << "\n" << costs_text(r.costs);
+  out << line << "\n" << costs_text(r.costs) << "\n" << r.kernels_text;
   return out.str();
 }
 
@@ -203,6 +206,22 @@ std::string inspect_json(const InspectReport& r) {
   j["maskable_nonzeros"] = r.maskable_nonzeros;
   j["density"] = r.density();
   j["costs"] = costs_json(r.costs);
+  auto& kernels = j["sparse_kernels"];
+  kernels["setting"] = KernelRouting::setting_name(r.kernels);
+  kernels["instruction_set"] = KernelRouting::instruction_set();
+  kernels["layers"] = nlohmann::ordered_json::array();
+  for (const auto& c : r.kernel_choices) {
+    nlohmann::ordered_json layer;
+    layer["name"] = c.layer;
+    layer["kernel"] = c.sparse ? "sparse" : "dense";
+    layer["reason"] = c.reason;
+    layer["density"] = c.density;
+    if (c.dense_ms > 0) {
+      layer["dense_ms"] = c.dense_ms;
+      layer["sparse_ms"] = c.sparse_ms;
+    }
+    kernels["layers"].push_back(std::move(layer));
+  }
   return json_text(j);
 }
 

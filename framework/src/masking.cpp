@@ -1,5 +1,6 @@
 #include "cigl/masking.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <sstream>
 #include <type_traits>
@@ -94,10 +95,17 @@ std::vector<double> scale_to_density(const std::vector<LayerShape>& layers,
   return out;
 }
 
+namespace {
+std::uint64_t next_mask_version() {
+  static std::atomic<std::uint64_t> counter{0};
+  return ++counter;
+}
+}  // namespace
+
 MaskSet::MaskSet(torch::nn::Module& model) {
   for (auto& p : maskable_parameters(model)) {
     auto mask = torch::ones_like(p.weight, torch::kBool);
-    layers_.push_back({p.name, p.weight, mask});
+    layers_.push_back({p.name, p.weight, mask, next_mask_version(), {}});
   }
 }
 
@@ -107,6 +115,7 @@ void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
     throw Error("mask for " + layer.name + " has the wrong shape");
   }
   layer.mask = mask.to(layer.weight.device(), torch::kBool).contiguous();
+  layer.version = next_mask_version();
 }
 
 void MaskSet::replace(std::size_t i, const torch::Tensor& mask,
@@ -149,6 +158,7 @@ void MaskSet::randomize(const std::vector<double>& densities,
     auto flat = torch::zeros({n}, torch::kBool);
     flat.index_fill_(0, order.narrow(0, 0, ones), true);
     layer.mask = flat.view(layer.weight.sizes()).to(layer.weight.device());
+    layer.version = next_mask_version();
   }
 }
 
@@ -158,12 +168,30 @@ void MaskSet::apply_to_weights() const {
   for (const auto& l : layers_) l.weight.mul_(l.mask.view(torch::kUInt8));
 }
 
+bool MaskSet::known_masked(const Layer& l) {
+  if (!l.masked_gradient) return false;
+  const auto& vouched = *l.masked_gradient;
+  const auto& grad = l.weight.grad();
+  const auto storage = vouched.storage.lock();
+  return storage && storage.get() == grad.storage().unsafeGetStorageImpl() &&
+         grad.storage_offset() == 0 && grad.is_contiguous() &&
+         grad._version() == vouched.grad_version &&
+         vouched.mask_version == l.version;
+}
+
 void MaskSet::apply_to_gradients() const {
   for (const auto& l : layers_) {
-    if (l.weight.grad().defined()) {
+    if (l.weight.grad().defined() && !known_masked(l)) {
       l.weight.mutable_grad().mul_(l.mask.view(torch::kUInt8));
     }
   }
+}
+
+void MaskSet::note_masked_gradient(std::size_t i,
+                                   const torch::Tensor& grad) const {
+  const auto& l = layers_.at(i);
+  l.masked_gradient = Layer::MaskedGradient{grad.storage().getWeakStorageImpl(),
+                                            grad._version(), l.version};
 }
 
 namespace {
@@ -230,6 +258,7 @@ void MaskSet::load(torch::serialize::InputArchive& archive) {
                   c10::str(l.weight.sizes()));
     }
     l.mask = mask.to(l.weight.device(), torch::kBool).contiguous();
+    l.version = next_mask_version();
   }
 }
 

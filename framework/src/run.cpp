@@ -14,6 +14,7 @@
 
 #include "cigl/core/checkpoint.hpp"
 #include "cigl/core/files.hpp"
+#include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/model_file.hpp"
 #include "cigl/core/number_text.hpp"
 #include "cigl/core/provenance.hpp"
@@ -313,6 +314,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
         << trainer.test_split().size() << " test examples, "
         << trainer.total_steps() << " steps, density "
         << fixed(trainer.density(), 4) << std::endl;
+    log << trainer.kernels().summary() << std::flush;
 
     auto last_checkpoint = std::chrono::steady_clock::now();
     auto save = [&] {

@@ -203,6 +203,10 @@ bool DynamicSparseMethod::topology_update_due(
     const TrainContext& context) const {
   return sparse_.update_due(context);
 }
+bool DynamicSparseMethod::needs_dense_gradient(
+    const TrainContext& context) const {
+  return sparse_.update_due(context);
+}
 void DynamicSparseMethod::after_backward(TrainContext&) {
   sparse_.masks().apply_to_gradients();
 }

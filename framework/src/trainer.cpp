@@ -13,6 +13,7 @@
 #include <torch/utils.h>
 
 #include "cigl/core/calibration.hpp"
+#include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/model_file.hpp"
 #include "cigl/core/signals.hpp"
 #include "cigl/error.hpp"
@@ -120,6 +121,8 @@ struct Trainer::Impl {
   std::optional<double> first_loss;  // of the first step checked
   bool divergence_reported = false;
   std::string building;  // what build() is doing, for its error messages
+  // Last: detaches its kernels from the model before anything else goes.
+  KernelRouting kernels;
 
   using Mode = Trainer::Mode;
   Impl(const ExperimentConfig& c, const Registry& r) : config(c), registry(r) {}
@@ -265,6 +268,10 @@ struct Trainer::Impl {
     building = "setting up method/" + config.method.plugin;
     method->setup(context);
     building.clear();
+    kernels = KernelRouting(*model, method->mask_set(),
+                            KernelRouting::setting_from_name(
+                                config.training.string("sparse_kernels")),
+                            info.input_shape, batch_size, device);
   }
 
   static void check_split(const DataSplit& split, const char* name,
@@ -448,6 +455,7 @@ struct Trainer::Impl {
       set_lr(lr);
       try {
         method->before_step(context);
+        kernels.begin_step(method->needs_dense_gradient(context));
         optimizer->zero_grad();
         auto loss = F::cross_entropy(model->forward(inputs), labels);
         loss.backward();
@@ -456,7 +464,7 @@ struct Trainer::Impl {
           apply_step = method->update_topology(context);
         }
         method->after_backward(context);
-        if (apply_step) optimizer->step();
+        if (apply_step) kernels.optimizer_step(*optimizer);
         method->after_step(context);
         cursor.loss_sum += loss.detach();
         pending_losses.push_back(loss.detach());
@@ -577,6 +585,9 @@ MetricValues Trainer::test(torch::Tensor* probabilities) {
 TestReport Trainer::test_report() {
   auto& m = *impl_;
   if (!m.finalized) {
+    // The final weights may differ from the masks (CigL's average): from
+    // here on every layer computes densely.
+    m.kernels.detach();
     if (auto replacement = m.method->finalize(m.context)) {
       replacement->to(m.device);
       // The replacement may come from the method's plugin: holding the
@@ -620,6 +631,7 @@ std::vector<std::string> Trainer::metric_labels() const {
 
 std::shared_ptr<Model> Trainer::model() const { return impl_->model; }
 const Method& Trainer::method() const { return *impl_->method; }
+const KernelRouting& Trainer::kernels() const { return impl_->kernels; }
 CostReport Trainer::costs(FlopsConvention convention) const {
   auto report =
       measure_costs(*impl_->model, impl_->info.input_shape, convention);
@@ -655,6 +667,7 @@ void Trainer::save_state(torch::serialize::OutputArchive& archive) const {
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("method", method_archive);
+  m.kernels.save(archive);
   archive.write("step", torch::tensor(m.context.step));
   archive.write("epoch", torch::tensor(m.context.epoch));
   archive.write("seconds", torch::tensor(m.seconds(), torch::kDouble));
@@ -706,6 +719,7 @@ void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
   m.model->load(model_archive);
   m.optimizer->load(optimizer_archive);
   m.method->load(method_archive);
+  m.kernels.load(archive);
   torch::Tensor step, epoch, shuffle, augment, global, seconds;
   archive.read("step", step);
   archive.read("epoch", epoch);

@@ -118,6 +118,43 @@ TEST_F(Cli, InspectCountsTheSparseModel) {
   EXPECT_NE(r.output.find("conv1.weight"), std::string::npos) << r.output;
 }
 
+TEST_F(Cli, InspectSaysWhichLayersRunSparseKernels) {
+  const std::string path = config(
+      "[model]\nplugin = \"lenet5\"\n[method]\nplugin = \"static\"\n"
+      "density = 0.1\n[training]\nsparse_kernels = \"on\"\n");
+  auto r = run("--config " + path + " --inspect");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("sparse kernels on"), std::string::npos) << r.output;
+  for (const char* layer : {"conv1.weight", "conv2.weight", "fc1.weight",
+                            "fc2.weight", "fc3.weight"}) {
+    const auto line = r.output.find(std::string("    ") + layer);
+    ASSERT_NE(line, std::string::npos) << layer << "\n" << r.output;
+    EXPECT_NE(r.output.substr(line, 40).find("sparse"), std::string::npos)
+        << r.output.substr(line, 80);
+  }
+  r = run("--config " + path + " --inspect --format json");
+  EXPECT_NE(r.output.find("\"sparse_kernels\": {"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("\"kernel\": \"sparse\""), std::string::npos);
+  r = run("--config " + path + " --inspect --set training.sparse_kernels=off");
+  EXPECT_NE(r.output.find("sparse kernels off"), std::string::npos) << r.output;
+  r = run("--config " + path + " --inspect --set training.sparse_kernels=fast");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("training.sparse_kernels"), std::string::npos)
+      << r.output;
+}
+
+TEST_F(Cli, DescribeCoversTheRunnersOwnSections) {
+  auto r = run("--describe training");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("sparse_kernels (string, default \"off\""),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("batch_size (integer"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(run("--describe trainig").code, 2);
+}
+
 TEST_F(Cli, VersionNamesThePluginApi) {
   auto r = run("--version");
   EXPECT_EQ(r.code, 0);

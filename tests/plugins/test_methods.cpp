@@ -120,6 +120,34 @@ INSTANTIATE_TEST_SUITE_P(Methods, AnyMethod,
                          ::testing::Values("set", "snfs", "rigl", "cigl",
                                            "snip", "gmp"));
 
+// Steps that need the dense weight gradient run dense kernels: RigL and
+// CigL at their topology updates (they grow by it), SNFS always (its
+// momentum), the others never.
+TEST(NeedsDenseGradient, GradientGrowthAtUpdatesMomentumAlways) {
+  const std::vector<std::pair<std::string, std::vector<bool>>> expected = {
+      {"rigl", {false, false, false, false, false, true, false}},
+      {"cigl", {false, false, false, false, false, true, false}},
+      {"snfs", {true, true, true, true, true, true, true}},
+      {"set", {false, false, false, false, false, false, false}},
+      {"static", {false, false, false, false, false, false, false}},
+      {"gmp", {false, false, false, false, false, false, false}},
+      {"dense", {false, false, false, false, false, false, false}},
+  };
+  for (const auto& [method, due] : expected) {
+    std::vector<std::string> o = {"method.plugin=" + method};
+    if (method != "dense" && method != "static") {
+      o.push_back("method.update_interval=5");
+    }
+    Trainer trainer(config(o), test::bundled_registry());
+    TrainContext context;
+    for (std::int64_t t = 0; t < 7; ++t) {
+      context.step = t;
+      EXPECT_EQ(trainer.method().needs_dense_gradient(context), due[t])
+          << method << " at step " << t;
+    }
+  }
+}
+
 TEST(Snip, KeepsExactlyTheTargetShareGlobally) {
   Trainer trainer(config({"method.plugin=snip", "method.density=0.05"}),
                   test::bundled_registry());

@@ -10,6 +10,7 @@
 // stays NaN, so a diverged run can leave non-finite values in inactive
 // slots; the trainer stops such a run at the end of the epoch anyway.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,11 @@ class CIGL_API MaskSet {
   const std::string& name(std::size_t i) const { return layers_[i].name; }
   const torch::Tensor& weight(std::size_t i) const { return layers_[i].weight; }
   const torch::Tensor& mask(std::size_t i) const { return layers_[i].mask; }
+  /// Changes whenever layer i gets a new mask (set_mask, replace,
+  /// randomize, load), unique across MaskSets: what caches of a mask (the
+  /// sparse kernels' compressed index) compare. Masks change through these
+  /// calls only, never by editing mask(i) in place.
+  std::uint64_t version(std::size_t i) const { return layers_[i].version; }
   void set_mask(std::size_t i, torch::Tensor mask);
   /// Installs a new mask for layer i and keeps the weights consistent:
   /// dropped weights and their momentum become zero; newly grown
@@ -69,11 +75,20 @@ class CIGL_API MaskSet {
 
   /// Zeroes the inactive weights.
   void apply_to_weights() const;
-  /// Zeroes the gradients of the inactive weights. With zero weight, zero
-  /// gradient and momentum that started at zero (replace() zeroes it for
-  /// dropped connections), SGD's momentum and weight decay cannot move an
-  /// inactive weight: no separate masking of the optimizer state is needed.
+  /// Zeroes the gradients of the inactive weights, except a gradient
+  /// vouched for by note_masked_gradient that is still unchanged. With zero
+  /// weight, zero gradient and momentum that started at zero (replace()
+  /// zeroes it for dropped connections), SGD's momentum and weight decay
+  /// cannot move an inactive weight: no separate masking of the optimizer
+  /// state is needed.
   void apply_to_gradients() const;
+  /// Vouches that `grad`, about to become layer i's weight gradient, is
+  /// zero at the inactive entries of the current mask (the sparse kernels
+  /// compute active entries only): apply_to_gradients then skips it, an
+  /// O(n) pass, for as long as it is the same tensor at the same version
+  /// and the mask is unchanged: the same storage (autograd stores a
+  /// detached alias of it) and version counter. Keeps nothing alive.
+  void note_masked_gradient(std::size_t i, const torch::Tensor& grad) const;
 
   std::int64_t active(std::size_t i) const;
   std::int64_t active() const;
@@ -88,7 +103,15 @@ class CIGL_API MaskSet {
     std::string name;
     torch::Tensor weight;
     torch::Tensor mask;
+    std::uint64_t version = 0;
+    struct MaskedGradient {
+      c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+      std::int64_t grad_version;
+      std::uint64_t mask_version;
+    };
+    mutable std::optional<MaskedGradient> masked_gradient;
   };
+  static bool known_masked(const Layer& layer);
   std::vector<Layer> layers_;
 };
 

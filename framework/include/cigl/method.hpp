@@ -61,6 +61,15 @@ class CIGL_API Method {
   virtual bool topology_update_due(const TrainContext& /*context*/) const {
     return false;
   }
+  /// Whether this step's backward pass must compute the gradient of every
+  /// weight, inactive ones too (asked after before_step). Where it is
+  /// false, sparse kernels may compute the gradient of active weights only
+  /// (training.sparse_kernels): inactive weights then get a zero gradient.
+  /// RigL and CigL need the dense gradient at their topology updates, SNFS
+  /// at every step (its momentum); SET and the fixed-mask methods never.
+  virtual bool needs_dense_gradient(const TrainContext& /*context*/) const {
+    return false;
+  }
   /// Called with the dense gradients of the step; returns whether the
   /// optimizer step of this iteration still runs.
   virtual bool update_topology(TrainContext& /*context*/) { return true; }

@@ -119,6 +119,8 @@ class CIGL_API DynamicSparseMethod : public Method {
 
   void setup(TrainContext& context) override;
   bool topology_update_due(const TrainContext& context) const override;
+  /// The update grows by the dense gradient (RigL, CigL): true at updates.
+  bool needs_dense_gradient(const TrainContext& context) const override;
   void after_backward(TrainContext& context) override;
   const MaskSet* mask_set() const override;
   /// RigL's count: update steps take the dense gradient (2 f_S + f_D), the

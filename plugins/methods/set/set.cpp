@@ -18,6 +18,9 @@ class Set : public cigl::DynamicSparseMethod {
 
   // Random growth needs no gradient of inactive weights: every step is a
   // sparse forward and backward pass.
+  bool needs_dense_gradient(const cigl::TrainContext&) const override {
+    return false;
+  }
   double training_flops(const cigl::ForwardFlops& f,
                         const cigl::TrainContext&) const override {
     return 3 * f.sparse;

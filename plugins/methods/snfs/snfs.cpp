@@ -76,6 +76,9 @@ class Snfs : public cigl::DynamicSparseMethod {
   explicit Snfs(const cigl::Params& p) : DynamicSparseMethod(p, 103) {}
 
   // The momentum of every weight needs the dense gradient at every step.
+  bool needs_dense_gradient(const cigl::TrainContext&) const override {
+    return true;
+  }
   double training_flops(const cigl::ForwardFlops& f,
                         const cigl::TrainContext&) const override {
     return 2 * f.sparse + f.dense;

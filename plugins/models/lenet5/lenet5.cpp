@@ -3,6 +3,7 @@
 // convolution pads by 2 so 28x28 inputs keep LeCun's 32x32 geometry.
 #include <torch/torch.h>
 
+#include "cigl/layers.hpp"
 #include "cigl/model.hpp"
 #include "cigl/plugin.hpp"
 
@@ -18,17 +19,17 @@ class LeNet5 : public cigl::Model {
     }
     const std::int64_t c1 = 6 * width_scale, c2 = 16 * width_scale;
     conv1_ = register_module(
-        "conv1", torch::nn::Conv2d(
-                     torch::nn::Conv2dOptions(shape[0], c1, 5).padding(2)));
-    conv2_ = register_module("conv2", torch::nn::Conv2d(c1, c2, 5));
+        "conv1",
+        cigl::nn::Conv2d(torch::nn::Conv2dOptions(shape[0], c1, 5).padding(2)));
+    conv2_ = register_module("conv2", cigl::nn::Conv2d(c1, c2, 5));
     // Feature size after conv1 (same), pool, conv2 (valid), pool.
     const std::int64_t h = (shape[1] / 2 - 4) / 2, w = (shape[2] / 2 - 4) / 2;
     if (h < 1 || w < 1) {
       throw std::invalid_argument("lenet5 inputs must be at least 12x12");
     }
-    fc1_ = register_module("fc1", torch::nn::Linear(c2 * h * w, 120));
-    fc2_ = register_module("fc2", torch::nn::Linear(120, 84));
-    fc3_ = register_module("fc3", torch::nn::Linear(84, context.num_classes));
+    fc1_ = register_module("fc1", cigl::nn::Linear(c2 * h * w, 120));
+    fc2_ = register_module("fc2", cigl::nn::Linear(120, 84));
+    fc3_ = register_module("fc3", cigl::nn::Linear(84, context.num_classes));
   }
 
   torch::Tensor forward(torch::Tensor x) override {
@@ -40,8 +41,9 @@ class LeNet5 : public cigl::Model {
   }
 
  private:
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr}, fc3_{nullptr};
+  // The SDK's layers, so masked ones can run sparse kernels.
+  cigl::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  cigl::nn::Linear fc1_{nullptr}, fc2_{nullptr}, fc3_{nullptr};
 };
 
 void register_lenet5(cigl::Registrar& r) {

@@ -2,6 +2,7 @@
 // LeNet-300-100 (LeCun et al. 1998) by default.
 #include <torch/torch.h>
 
+#include "cigl/layers.hpp"
 #include "cigl/model.hpp"
 #include "cigl/plugin.hpp"
 
@@ -15,12 +16,12 @@ class Mlp : public cigl::Model {
     for (auto d : context.input_shape) width *= d;
     for (std::size_t i = 0; i < hidden.size(); ++i) {
       layers_.push_back(register_module("fc" + std::to_string(i + 1),
-                                        torch::nn::Linear(width, hidden[i])));
+                                        cigl::nn::Linear(width, hidden[i])));
       width = hidden[i];
     }
     layers_.push_back(
         register_module("fc" + std::to_string(hidden.size() + 1),
-                        torch::nn::Linear(width, context.num_classes)));
+                        cigl::nn::Linear(width, context.num_classes)));
   }
 
   torch::Tensor forward(torch::Tensor x) override {
@@ -32,7 +33,7 @@ class Mlp : public cigl::Model {
   }
 
  private:
-  std::vector<torch::nn::Linear> layers_;
+  std::vector<cigl::nn::Linear> layers_;
 };
 
 void register_mlp(cigl::Registrar& r) {

@@ -12,6 +12,7 @@
 
 #include "cigl/core/config.hpp"
 #include "cigl/core/costs.hpp"
+#include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/trainer.hpp"
 #include "cigl/error.hpp"
 
@@ -100,6 +101,10 @@ struct CIGL_API InspectReport {
   std::int64_t maskable = 0, maskable_nonzeros = 0;
   double density() const;  ///< of the maskable weights
   CostReport costs;        ///< FLOPs and size (cigl/core/costs.hpp)
+  /// training.sparse_kernels and each masked layer's choice.
+  KernelRouting::Setting kernels = KernelRouting::Setting::off;
+  std::vector<KernelChoice> kernel_choices;
+  std::string kernels_text;  ///< as the run log prints it
 };
 
 /// Builds the model and method (no data, no training) and counts them.

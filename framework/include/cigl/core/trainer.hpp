@@ -19,6 +19,8 @@
 
 namespace cigl {
 
+class KernelRouting;
+
 /// Metric label and value, in the config's order; metrics that only
 /// report series (Metric::scalar() false) have none.
 using MetricValues = std::vector<std::pair<std::string, double>>;
@@ -103,6 +105,8 @@ class CIGL_API Trainer {
   /// Labels of the metrics that have a value, in the config's order: the
   /// entries of every MetricValues this trainer returns.
   std::vector<std::string> metric_labels() const;
+  /// Which layers run sparse kernels (training.sparse_kernels).
+  const KernelRouting& kernels() const;
   /// Inference, training and size costs of the model as it stands, with
   /// the method's training FLOPs over this run's steps.
   CostReport costs(FlopsConvention convention) const;
