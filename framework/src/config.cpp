@@ -24,8 +24,16 @@ const std::vector<ParamSpec>& experiment_specs() {
                         "where run folders go (relative to the working "
                         "directory)"),
       ParamSpec::string("device", "auto",
-                        "auto picks CUDA when present, else CPU")
-          .one_of({"auto", "cpu", "cuda"}),
+                        "auto (CUDA device 0 when present, else CPU), cpu, "
+                        "cuda or cuda:N"),
+      ParamSpec::string("precision", "fp32",
+                        "bf16: forward and loss under bfloat16 autocast, "
+                        "float32 weights and optimizer state")
+          .one_of({"fp32", "bf16"}),
+      ParamSpec::boolean("channels_last", false,
+                         "training batches of images in the channels-last "
+                         "memory format, so convolutions run in it (faster "
+                         "on some GPUs)"),
       ParamSpec::integer("threads", 0, "CPU threads for LibTorch; 0: all cores")
           .min(0)
           .max(4096),
