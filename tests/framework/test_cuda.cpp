@@ -11,6 +11,7 @@
 #include <ATen/Context.h>
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #if CIGL_TEST_CUDA_HEADERS
 #include <c10/cuda/CUDAFunctions.h>
@@ -267,7 +268,8 @@ int syncs_in_steps(const std::string& method) {
 TEST(Cuda, TheTrainingStepDoesNotSynchroniseWithTheHost) {
   CIGL_REQUIRE_GPU();
   // 30 steps counted: at most one periodic check per 10 steps.
-  for (const char* method : {"dense", "static", "set", "rigl", "snip"}) {
+  for (const char* method :
+       {"dense", "static", "set", "snfs", "rigl", "snip"}) {
     EXPECT_LE(syncs_in_steps(method), 3) << method;
   }
 }

@@ -45,8 +45,7 @@ TEST(BernoulliSampler, DroppedAreDistinctCandidatesAtTheRightRate) {
   // Candidates: the odd numbers below 2e5.
   auto candidates = torch::arange(1, 200000, 2);
   const std::int64_t n = candidates.numel();
-  std::int64_t total = 0;
-  std::vector<std::int64_t> hits_low_half(1, 0);
+  std::int64_t total = 0, low_half = 0;
   for (int round = 0; round < 20; ++round) {
     auto dropped = sampler.dropped(candidates, 0.01);
     EXPECT_EQ(dropped.scalar_type(), torch::kLong);
@@ -55,13 +54,13 @@ TEST(BernoulliSampler, DroppedAreDistinctCandidatesAtTheRightRate) {
     for (std::int64_t i = 0; i < dropped.numel(); ++i) {
       ASSERT_EQ(values[i] % 2, 1) << "not a candidate: " << values[i];
       ASSERT_TRUE(seen.insert(values[i]).second) << "twice: " << values[i];
-      if (values[i] < 100000) ++hits_low_half[0];
+      if (values[i] < 100000) ++low_half;
     }
     total += dropped.numel();
   }
   expect_binomial(total, 20 * n, 0.01);
   // Uniform over positions: half of the candidates lie below 1e5.
-  expect_binomial(hits_low_half[0], total, 0.5);
+  expect_binomial(low_half, total, 0.5);
 }
 
 TEST(BernoulliSampler, SameSeedSameMasksOtherSeedOthers) {
