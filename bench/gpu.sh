@@ -5,20 +5,34 @@
 # float32 and bfloat16, with cigl and with a plain PyTorch eager loop
 # (bench/gpu_eager.py), and prints the ratios.
 #
-#   bench/gpu.sh [DEPS_DIR]          (default .cache/gpu-deps)
+#   bench/gpu.sh [build] [test] [bench]     (default: all three, in order)
+#
+# Each phase can run on its own (the build folder is kept), e.g. in two
+# calls of at most 10 minutes each: `bench/gpu.sh build`, then
+# `bench/gpu.sh test bench`.
 #
 # Needs on that machine: python3 with a CUDA torch, nvcc, CMake, ninja, a
 # C++17 compiler and libsqlite3; nothing from the network. The header-only
-# dependencies and GoogleTest's sources come in DEPS_DIR, made beforehand
+# dependencies and GoogleTest's sources come in CIGL_GPU_DEPS, made beforehand
 # on a machine with cigl's packages by bench/gpu-deps.sh. Environment:
+#   CIGL_GPU_DEPS    the dependencies folder (default .cache/gpu-deps)
 #   CIGL_GPU_BUILD   build folder (default build-gpu)
-#   CIGL_GPU_STEPS   timed steps per run (default 50, after 10 warm-up)
-#   CIGL_GPU_SKIP_TESTS=1   only the benchmark
+#   CIGL_GPU_STEPS   timed steps per run (default 100 after 10 warm-up: the
+#                    window holds one topology update, step 100, as RigL and
+#                    CigL do every 100 steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-deps=$(realpath "${1:-.cache/gpu-deps}")
+phases=("$@")
+((${#phases[@]})) || phases=(build test bench)
+for phase in "${phases[@]}"; do
+  case "$phase" in build | test | bench) ;; *)
+    echo "gpu.sh: unknown phase '$phase' (build, test, bench)" >&2; exit 2 ;;
+  esac
+done
+wants() { [[ " ${phases[*]} " == *" $1 "* ]]; }
+deps=$(realpath "${CIGL_GPU_DEPS:-.cache/gpu-deps}")
 build=${CIGL_GPU_BUILD:-build-gpu}
-steps=${CIGL_GPU_STEPS:-50}
+steps=${CIGL_GPU_STEPS:-100}
 python=${PYTHON:-python3}
 log=$build/gpu-logs
 started=$SECONDS
@@ -37,42 +51,45 @@ for i in range(torch.cuda.device_count()):
     print(f"cuda:{i}", torch.cuda.get_device_name(i))
 PY
 
-# libsqlite3 without its package: the one Python's sqlite3 module uses.
-sqlite_lib=$("$python" -c 'import _sqlite3; print(_sqlite3.__file__)' 2>/dev/null |
-  xargs -r ldd 2>/dev/null | awk '/libsqlite3/ {print $3; exit}')
-for candidate in "$sqlite_lib" /usr/lib/x86_64-linux-gnu/libsqlite3.so.0 /usr/lib64/libsqlite3.so.0; do
-  if [ -n "$candidate" ] && [ -f "$candidate" ]; then sqlite_lib=$candidate; break; fi
-done
-[ -f "$sqlite_lib" ] || { echo "gpu.sh: no libsqlite3.so.0 found" >&2; exit 2; }
-
-nvcc_args=()
-if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
-  nvcc_args=(-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc)
-fi
 mkdir -p "$log"
-echo "== configure ($build)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$torch_prefix" -DCIGL_TORCH_PYTHON="$(command -v "$python")" \
-  -DCIGL_BUILD_APPS=OFF -DCIGL_HEADER_DEPS_DIR="$deps" \
-  -DCIGL_GTEST_SOURCE_DIR="$deps/googletest" \
-  -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
-  "${nvcc_args[@]}" >"$log/configure.txt" 2>&1 || {
-  tail -40 "$log/configure.txt"
-  exit 1
-}
-echo "== build ($(nproc) jobs)"
-cmake --build "$build" -j "$(nproc)" --target cigl_plugins cigl-bench-gpu \
-  test_cuda test_random test_device >"$log/build.txt" 2>&1 || {
-  grep -m 20 -A 5 'error' "$log/build.txt" || tail -40 "$log/build.txt"
-  exit 1
-}
-echo "   built in $((SECONDS - started)) s"
+if wants build; then
+  # libsqlite3 without its package: the one Python's sqlite3 module uses.
+  sqlite_lib=$("$python" -c 'import _sqlite3; print(_sqlite3.__file__)' 2>/dev/null |
+    xargs -r ldd 2>/dev/null | awk '/libsqlite3/ {print $3; exit}')
+  for candidate in "$sqlite_lib" /usr/lib/x86_64-linux-gnu/libsqlite3.so.0 /usr/lib64/libsqlite3.so.0; do
+    if [ -n "$candidate" ] && [ -f "$candidate" ]; then sqlite_lib=$candidate; break; fi
+  done
+  [ -f "$sqlite_lib" ] || { echo "gpu.sh: no libsqlite3.so.0 found" >&2; exit 2; }
+
+  nvcc_args=()
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    nvcc_args=(-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc)
+  fi
+  echo "== configure ($build)"
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$torch_prefix" -DCIGL_TORCH_PYTHON="$(command -v "$python")" \
+    -DCIGL_BUILD_APPS=OFF -DCIGL_HEADER_DEPS_DIR="$deps" \
+    -DCIGL_GTEST_SOURCE_DIR="$deps/googletest" \
+    -DSQLite3_INCLUDE_DIR="$deps/include" -DSQLite3_LIBRARY="$sqlite_lib" \
+    ${nvcc_args[@]+"${nvcc_args[@]}"} >"$log/configure.txt" 2>&1 || {
+    tail -40 "$log/configure.txt"
+    exit 1
+  }
+  echo "== build ($(nproc) jobs)"
+  cmake --build "$build" -j "$(nproc)" --target cigl_plugins cigl-bench-gpu \
+    test_cuda test_random test_device >"$log/build.txt" 2>&1 || {
+    grep -m 20 -A 5 'error' "$log/build.txt" || tail -40 "$log/build.txt"
+    exit 1
+  }
+  echo "   built in $((SECONDS - started)) s"
+fi
 
 status=0
-if [ "${CIGL_GPU_SKIP_TESTS:-0}" != 1 ]; then
-  echo "== ctest -L cuda"
-  (cd "$build" && ctest -L cuda --output-on-failure) || status=1
+if wants test; then
+  echo "== ctest -L cuda (and the sampler and device unit tests)"
+  (cd "$build" && ctest -L cuda --output-on-failure && ctest -R 'BernoulliSampler|MakeGenerator|Device|Precision|ChannelsLast' --output-on-failure) || status=1
 fi
+wants bench || { echo "total $((SECONDS - started)) s"; exit $status; }
 
 results=$log/results.txt
 : >"$results"

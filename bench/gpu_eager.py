@@ -195,7 +195,7 @@ def main():
     parser.add_argument("--methods", default="dense,rigl,cigl")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--density", type=float, default=0.1)
     a = parser.parse_args()
