@@ -55,9 +55,10 @@ torch::Tensor crop_and_flip(const torch::Tensor& batch, std::int64_t padding,
     if (fill.empty()) {
       source.zero_();
     } else {
-      source.copy_(torch::tensor(fill, torch::kDouble)
-                       .to(batch.options())
-                       .view({1, c, 1, 1}));
+      // A scalar fill per channel: no host-to-device copy on a GPU.
+      for (std::int64_t k = 0; k < c; ++k) {
+        source.select(1, k).fill_(fill[static_cast<std::size_t>(k)]);
+      }
     }
     source.narrow(2, padding, h).narrow(3, padding, w).copy_(batch);
   }
@@ -88,6 +89,13 @@ void check_fill(const std::vector<double>& fill, std::int64_t channels,
   }
 }
 
+/// Draws happen on the generator's device: a CUDA generator gives offsets
+/// already on the GPU, with no host work in the training step.
+torch::TensorOptions draw_options(torch::ScalarType type,
+                                  const torch::Generator& generator) {
+  return torch::TensorOptions(type).device(generator.device());
+}
+
 void check_mask(const torch::Tensor& mask, std::int64_t n) {
   if (!mask.defined() || mask.dim() != 1 || mask.size(0) != n) {
     throw Error("flip_where: mask must be {" + std::to_string(n) +
@@ -116,8 +124,10 @@ torch::Tensor random_crop(const torch::Tensor& batch, std::int64_t padding,
   check_batch(batch, "random_crop");
   if (padding <= 0) return batch;
   const std::int64_t n = batch.size(0);
-  auto y = torch::randint(0, 2 * padding + 1, {n}, generator, torch::kLong);
-  auto x = torch::randint(0, 2 * padding + 1, {n}, generator, torch::kLong);
+  auto y = torch::randint(0, 2 * padding + 1, {n}, generator,
+                          draw_options(torch::kLong, generator));
+  auto x = torch::randint(0, 2 * padding + 1, {n}, generator,
+                          draw_options(torch::kLong, generator));
   return crop_at(batch, padding, y, x, fill);
 }
 
@@ -132,7 +142,8 @@ torch::Tensor random_horizontal_flip(const torch::Tensor& batch,
                                      torch::Generator& generator, double p) {
   check_batch(batch, "random_horizontal_flip");
   if (p <= 0) return batch;
-  auto mask = torch::rand({batch.size(0)}, generator, torch::kFloat) < p;
+  auto mask = torch::rand({batch.size(0)}, generator,
+                          draw_options(torch::kFloat, generator)) < p;
   return flip_where(batch, mask);
 }
 
@@ -156,11 +167,14 @@ torch::Tensor Augmentation::apply(const torch::Tensor& batch,
   const std::int64_t n = batch.size(0), span = 2 * crop_padding + 1;
   torch::Tensor y, x, flip;
   if (crop_padding > 0) {
-    y = torch::randint(0, span, {n}, generator, torch::kLong);
-    x = torch::randint(0, span, {n}, generator, torch::kLong);
+    y = torch::randint(0, span, {n}, generator,
+                       draw_options(torch::kLong, generator));
+    x = torch::randint(0, span, {n}, generator,
+                       draw_options(torch::kLong, generator));
   }
   if (horizontal_flip) {
-    flip = torch::rand({n}, generator, torch::kFloat) < 0.5;
+    flip = torch::rand({n}, generator, draw_options(torch::kFloat, generator)) <
+           0.5;
   }
   return crop_and_flip(batch, crop_padding, y, x, flip, fill);
 }

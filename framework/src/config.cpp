@@ -11,8 +11,8 @@
 
 #include "cigl/error.hpp"
 #include "config_access.hpp"
-#include "toml_value.hpp"
 #include "config_limits.hpp"
+#include "toml_value.hpp"
 
 namespace fs = std::filesystem;
 
@@ -27,8 +27,16 @@ const std::vector<ParamSpec>& experiment_specs() {
                         "where run folders go (relative to the working "
                         "directory)"),
       ParamSpec::string("device", "auto",
-                        "auto picks CUDA when present, else CPU")
-          .one_of({"auto", "cpu", "cuda"}),
+                        "auto (CUDA device 0 when present, else CPU), cpu, "
+                        "cuda or cuda:N"),
+      ParamSpec::string("precision", "fp32",
+                        "bf16: forward and loss under bfloat16 autocast, "
+                        "float32 weights and optimizer state")
+          .one_of({"fp32", "bf16"}),
+      ParamSpec::boolean("channels_last", false,
+                         "training batches of images in the channels-last "
+                         "memory format, so convolutions run in it (faster "
+                         "on some GPUs)"),
       ParamSpec::integer("threads", 0, "CPU threads for LibTorch; 0: all cores")
           .min(0)
           .max(4096),
@@ -665,6 +673,17 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
     // A missing folder is a warning of the plugin search (cigl-run), not
     // an error: a config shared between machines may name one not here.
     config.plugin_paths = plugin_paths();
+  }
+
+  // The device's spelling (whether it is there is known only when training
+  // starts: the config may be written on a machine without the GPU).
+  if (const std::string device = config.experiment.string("device");
+      device != "auto" && device != "cpu" && device != "cuda" &&
+      !(device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+        device.size() <= 9 &&
+        device.find_first_not_of("0123456789", 5) == std::string::npos)) {
+    r.error(config.experiment.origin("device"), "experiment.device",
+            "'" + device + "' is not a device; use auto, cpu, cuda or cuda:N");
   }
 
   // Settings that only work together, checked before anything runs.

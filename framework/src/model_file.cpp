@@ -1,5 +1,8 @@
 #include "cigl/core/model_file.hpp"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 
 #include <vector>
@@ -46,6 +49,34 @@ std::map<std::string, torch::Tensor> tensor_dict(const c10::IValue& value,
   return out;
 }
 
+/// torch::pickle_save's format (what Python's torch.save writes) without
+/// its type tags: pickle_save wraps every dict in a call to
+/// torch.jit._pickle.restore_type_tag, which PyTorch 2.6 and later refuse
+/// in torch.load's default weights_only mode. Plain dicts of strings and
+/// tensors load in every version, with the defaults.
+std::vector<char> pickle_without_type_tags(const c10::IValue& value) {
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler(
+      [&](const char* bytes, std::size_t size) {
+        pickled.insert(pickled.end(), bytes, bytes + size);
+      },
+      nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::vector<char> out;
+  caffe2::serialize::PyTorchStreamWriter writer(
+      [&](const void* bytes, std::size_t size) {
+        const auto* b = static_cast<const char*>(bytes);
+        out.insert(out.end(), b, b + size);
+        return size;
+      });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(),
+                                     pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  return out;
+}
+
 }  // namespace
 
 ModelFile model_file_of(torch::nn::Module& model, const MaskSet* masks) {
@@ -71,7 +102,7 @@ void write_model_file(const std::string& path, const ModelFile& file) {
   top.insert("state_dict", state);
   top.insert("masks", masks);
   top.insert("info", info);
-  const std::vector<char> bytes = torch::pickle_save(top);
+  const std::vector<char> bytes = pickle_without_type_tags(top);
   write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
 }
 

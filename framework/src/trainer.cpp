@@ -13,6 +13,7 @@
 #include <torch/utils.h>
 
 #include "cigl/core/calibration.hpp"
+#include "cigl/core/device.hpp"
 #include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/model_file.hpp"
 #include "cigl/core/signals.hpp"
@@ -20,6 +21,7 @@
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
 #include "cigl/metric.hpp"
+#include "cigl/random.hpp"
 #include "cigl/schedule.hpp"
 
 namespace F = torch::nn::functional;
@@ -27,18 +29,6 @@ namespace F = torch::nn::functional;
 namespace cigl {
 
 namespace {
-
-torch::Device pick_device(const std::string& wanted) {
-  if (wanted == "cpu") return torch::kCPU;
-  const bool cuda = torch::cuda::is_available();
-  if (wanted == "cuda" && !cuda) {
-    throw ConfigError(
-        "experiment.device = \"cuda\", but no CUDA device is usable (this "
-        "LibTorch build has no CUDA support or no GPU is visible); use "
-        "\"auto\" or \"cpu\"");
-  }
-  return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
 
 DataSplit take(const DataSplit& split, const torch::Tensor& index) {
   return {split.inputs.index_select(0, index),
@@ -82,6 +72,10 @@ struct Trainer::Impl {
   ExperimentConfig config;
   const Registry& registry;
   torch::Device device = torch::kCPU;
+  Precision precision = Precision::fp32;
+  // Image batches channels-last: convolutions then run in that layout.
+  // Weights keep theirs, so masks and methods' flat views stay valid.
+  bool channels_last = false;
   std::uint64_t seed = 0;
   DataSplit train, validation, test;
   std::shared_ptr<Dataset> dataset;
@@ -92,6 +86,7 @@ struct Trainer::Impl {
   std::shared_ptr<Schedule> schedule;
   std::shared_ptr<Method> method;
   std::vector<std::pair<std::string, std::shared_ptr<Metric>>> metrics;
+  // On the training device, so a GPU step draws without host work.
   torch::Generator shuffle_generator;
   torch::Generator augment_generator;  // the dataset's training augmentation
   TrainContext context;
@@ -145,7 +140,13 @@ struct Trainer::Impl {
     const Params& e = config.experiment;
     const Params& t = config.training;
     seed = static_cast<std::uint64_t>(e.integer("seed"));
-    device = pick_device(e.string("device"));
+    try {
+      device = resolve_device(e.string("device"));
+    } catch (const ConfigError& error) {
+      e.fail("device", error.what());
+    }
+    precision = precision_from_name(e.string("precision"));
+    channels_last = e.boolean("channels_last");
     std::string warning;
     torch::set_num_threads(cpu_threads(e.integer("threads"), &warning));
     if (!warning.empty()) warnings.push_back(warning);
@@ -213,8 +214,8 @@ struct Trainer::Impl {
           " training examples holds none");
     }
     steps_per_epoch = (train.size() + batch_size - 1) / batch_size;
-    shuffle_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 2);
-    augment_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 3);
+    shuffle_generator = make_generator(device, seed + 2);
+    augment_generator = make_generator(device, seed + 3);
     build_model_and_method(info);
   }
 
@@ -439,8 +440,8 @@ struct Trainer::Impl {
     model->train();
     if (cursor.batch == 0) {
       cursor.order =
-          torch::randperm(train.size(), shuffle_generator, torch::kLong)
-              .to(device);
+          torch::randperm(train.size(), shuffle_generator,
+                          torch::TensorOptions(torch::kLong).device(device));
       cursor.loss_sum = torch::zeros({}, torch::TensorOptions(device));
       cursor.lr = base_lr;
     }
@@ -449,6 +450,9 @@ struct Trainer::Impl {
       auto index = cursor.order.narrow(0, b * batch_size, len);
       auto inputs = dataset->augment(train.inputs.index_select(0, index),
                                      augment_generator);
+      if (channels_last && inputs.dim() == 4) {
+        inputs = inputs.contiguous(at::MemoryFormat::ChannelsLast);
+      }
       auto labels = train.labels.index_select(0, index);
 
       const double lr = schedule->value(context.step);
@@ -457,7 +461,11 @@ struct Trainer::Impl {
         method->before_step(context);
         kernels.begin_step(method->needs_dense_gradient(context));
         optimizer->zero_grad();
-        auto loss = F::cross_entropy(model->forward(inputs), labels);
+        torch::Tensor loss;
+        {
+          AutocastScope autocast(device, precision);
+          loss = F::cross_entropy(model->forward(inputs), labels);
+        }
         loss.backward();
         bool apply_step = true;
         if (method->topology_update_due(context)) {
@@ -676,6 +684,11 @@ void Trainer::save_state(torch::serialize::OutputArchive& archive) const {
   archive.write(
       "rng/torch",
       torch::globalContext().defaultGenerator(torch::kCPU).get_state());
+  if (m.device.is_cuda()) {  // dropout and other ops' draws on the GPU
+    archive.write(
+        "rng/torch_cuda",
+        torch::globalContext().defaultGenerator(m.device).get_state());
+  }
   if (m.cursor.batch > 0) {  // inside an epoch
     archive.write("cursor/batch", torch::tensor(m.cursor.batch));
     archive.write("cursor/order", m.cursor.order.cpu());
@@ -738,6 +751,12 @@ void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
   at::Generator global_generator =  // a handle: shares the default's state
       torch::globalContext().defaultGenerator(torch::kCPU);
   global_generator.set_state(global.cpu());
+  torch::Tensor global_cuda;
+  if (m.device.is_cuda() && archive.try_read("rng/torch_cuda", global_cuda)) {
+    at::Generator cuda_generator =
+        torch::globalContext().defaultGenerator(m.device);
+    cuda_generator.set_state(global_cuda.cpu());
+  }
   m.cursor = Impl::EpochCursor{};
   torch::Tensor batch;
   if (archive.try_read("cursor/batch", batch)) {

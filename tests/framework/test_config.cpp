@@ -126,9 +126,10 @@ TEST(Config, UnknownPluginSuggestsTheClosest) {
 }
 
 TEST(Config, StringChoicesAreChecked) {
-  EXPECT_EQ(error_of("[experiment]\ndevice = \"gpu\"\n"),
-            "exp.toml:2:10: experiment.device: 'gpu' is not one of: auto, "
-            "cpu, cuda (did you mean 'cpu'?)");
+  EXPECT_EQ(
+      error_of("[experiment]\ndevice = \"gpu\"\n"),
+      "exp.toml:2:10: experiment.device: 'gpu' is not a device; use auto, "
+      "cpu, cuda or cuda:N");
 }
 
 TEST(Config, UnknownSectionIsRejected) {

@@ -89,13 +89,18 @@ TEST_F(ModelFileRun, HoldsEveryParameterWithTheInspectNamesAndTheMasks) {
 }
 
 TEST_F(ModelFileRun, PythonTorchLoadsItAndReproducesThePredictions) {
-  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "no python3-torch (scripts/install-deps.sh --tests "
+  // The Python whose torch is the LibTorch cigl was built with: the
+  // wheel's virtual environment, or Debian's python3 with python3-torch.
+  const std::string python = CIGL_TEST_PYTHON;
+  if (std::system((python + " -c 'import torch' >/dev/null 2>&1").c_str()) !=
+      0) {
+    GTEST_SKIP() << python
+                 << " has no torch (scripts/install-deps.sh --tests "
                     "installs it)";
   }
-  const std::string command = "/usr/bin/python3 " CIGL_TEST_SOURCE_DIR
-                              "/docs/examples/load_model.py " +
-                              run_dir() + " 2>&1";
+  const std::string command =
+      python + " " CIGL_TEST_SOURCE_DIR "/docs/examples/load_model.py " +
+      run_dir() + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string output;

@@ -54,6 +54,12 @@ cmake -S "$source/examples/plugin-template" -B "$template_build" \
   fail "configuring the template"
 }
 expect_in "$template_build/CMakeCache.txt" "cigl_DIR:PATH=$prefix/$libdir/cmake/cigl"
+# find_package(cigl) says which LibTorch cigl was built against, and the
+# template found that one (the fingerprint names its version).
+torch_version=$("$prefix/bin/cigl-run" --version | sed -n 's/.* torch=\([^ )]*\).*/\1/p')
+expect_in "$log/configure.txt" "built against LibTorch $torch_version"
+torch_dir=$(sed -n 's/^Torch_DIR:PATH=//p' "$template_build/CMakeCache.txt")
+expect_in "$log/configure.txt" "$torch_dir"
 cmake --build "$template_build" -j 2 >"$log/build.txt" 2>&1 || {
   cat "$log/build.txt" >&2
   fail "building the template"

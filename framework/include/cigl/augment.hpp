@@ -2,8 +2,9 @@
 // Batch-wise image augmentation for Dataset::augment(): every operation
 // works on a whole {N, C, H, W} batch on the device it lives on, with one
 // set of tensor ops per batch and no per-example loop or allocation.
-// Random draws come from a CPU generator, so a seed gives the same
-// augmentation on every device.
+// Random draws come from the generator passed in, on its device: the
+// trainer passes a CPU generator on the CPU and a CUDA one on a GPU, so a
+// GPU step draws and augments without host work.
 #include <cstdint>
 #include <vector>
 
@@ -25,7 +26,7 @@ CIGL_API torch::Tensor crop_at(const torch::Tensor& batch, std::int64_t padding,
                                const std::vector<double>& fill = {});
 
 /// crop_at() at offsets drawn uniformly from [0, 2 * padding], y then x,
-/// from `generator` (a CPU generator).
+/// from `generator` (on its device).
 CIGL_API torch::Tensor random_crop(const torch::Tensor& batch,
                                    std::int64_t padding,
                                    torch::Generator& generator,

@@ -40,9 +40,10 @@ class CIGL_API Dataset {
   /// Training-time augmentation of one batch of inputs, already on the
   /// training device; the trainer calls it on every training batch and
   /// never on validation or test data. Draw randomness only from
-  /// `generator` (a CPU generator the trainer seeds and checkpoints), so
-  /// runs repeat and resume bit-for-bit. See cigl/augment.hpp. The default
-  /// returns `inputs` unchanged.
+  /// `generator` (seeded and checkpointed by the trainer; on the training
+  /// device: draw with `.device(generator.device())` so a GPU step needs
+  /// no host work), so runs repeat and resume bit-for-bit. See
+  /// cigl/augment.hpp. The default returns `inputs` unchanged.
   virtual torch::Tensor augment(torch::Tensor inputs,
                                 torch::Generator& generator) const;
 };
