@@ -18,7 +18,8 @@
 
 // Bumped whenever an SDK class's layout or virtual table changes.
 // 2: Dataset::augment, Method::training_flops, DatasetInfo::train_examples.
-#define CIGL_PLUGIN_API_VERSION 2
+// 3: TrainContext::collectives (data-parallel runs).
+#define CIGL_PLUGIN_API_VERSION 3
 
 #define CIGL_STR_(x) #x
 #define CIGL_STR(x) CIGL_STR_(x)
