@@ -6,7 +6,7 @@
 set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   libboost-dev libboost-program-options-dev
   libtomlplusplus-dev nlohmann-json3-dev libgtest-dev zlib1g-dev libsqlite3-dev
   dataset-fashion-mnist
