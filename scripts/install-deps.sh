@@ -39,7 +39,7 @@ packages=(
 )
 ((sanitize)) && packages+=(clang-14 libclang-rt-14-dev llvm-14)
 if [ "$torch_source" = debian ]; then
-  packages+=(libtorch-dev libopenblas0-pthread)
+  packages+=(libtorch-dev libopenblas0-pthread libgloo-dev)
   ((tests)) && packages+=(python3-torch)
 else
   python=${CIGL_PYTHON:-python3}

@@ -19,7 +19,9 @@
 
 #include "cigl/core/check.hpp"
 #include "cigl/core/config.hpp"
+#include "cigl/core/distributed.hpp"
 #include "cigl/core/files.hpp"
+#include "cigl/core/launch.hpp"
 #include "cigl/core/matrix.hpp"
 #include "cigl/core/matrix_run.hpp"
 #include "cigl/core/registry.hpp"
@@ -38,15 +40,59 @@ constexpr int kUsageError = 2;
 constexpr int kCheckFailed = 3;
 constexpr int kSignalBase = 128;  // + the signal's number
 
+// "rank 1: " in front of the errors of a data-parallel run's other ranks.
+std::string rank_prefix;
+
 void print_errors(const std::string& message) {
   // One "error:" line per problem, so each can be read (and grepped) alone.
   std::size_t begin = 0;
   while (begin <= message.size()) {
     auto end = message.find('\n', begin);
     if (end == std::string::npos) end = message.size();
-    std::cerr << "error: " << message.substr(begin, end - begin) << "\n";
+    std::cerr << "error: " << rank_prefix << message.substr(begin, end - begin)
+              << "\n";
     begin = end + 1;
   }
+}
+
+int cores() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+/// This process as one rank of a data-parallel run: connects to the
+/// others with the config's [distributed] settings.
+std::shared_ptr<cigl::Communicator> connect(
+    const cigl::RankEnvironment& env, const cigl::ExperimentConfig& config) {
+  cigl::check_world_size(config, env.world_size);
+  cigl::CommunicatorOptions options;
+  options.backend = config.distributed.string("backend");
+  options.timeout_seconds = config.distributed.number("timeout_seconds");
+  const std::string device = config.experiment.string("device");
+  options.cuda =
+      device == "cuda" || (device == "auto" && torch::cuda::is_available());
+  return cigl::connect_ranks(env, options);
+}
+
+/// `--nproc N`: this same command line, minus --nproc, as N ranks.
+int launch(int argc, char** argv, int nproc,
+           const cigl::ExperimentConfig& config) {
+  cigl::LaunchOptions options;
+  options.executable = std::filesystem::read_symlink("/proc/self/exe").string();
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--nproc") {
+      ++i;  // and its value
+    } else if (arg.rfind("--nproc=", 0) != 0) {
+      options.args.push_back(arg);
+    }
+  }
+  cigl::check_world_size(config, nproc);  // once, before any rank starts
+  options.nproc = nproc;
+  // The cores shared out between the ranks, unless the config says.
+  if (config.experiment.integer("threads") == 0) {
+    options.threads_per_rank = std::max(1, cores() / nproc);
+  }
+  return cigl::launch_local_ranks(options);
 }
 
 // Folders and files are printed as they are loaded, flushed: a library
@@ -144,7 +190,9 @@ const char* const kMatrixOptions[] = {
 
 int run_matrix_command(const po::variables_map& vm,
                        const cigl::ConfigDocument& document,
-                       const cigl::Registry& registry) {
+                       const cigl::Registry& registry, int argc, char** argv,
+                       const cigl::RankEnvironment& rank_env) {
+  const int nproc = vm.count("nproc") ? vm["nproc"].as<int>() : 1;
   const std::string config_path = vm["config"].as<std::string>();
   std::string root;
   if (vm.count("output")) root = fs::absolute(vm["output"].as<std::string>());
@@ -181,8 +229,19 @@ int run_matrix_command(const po::variables_map& vm,
                         : cigl::inspect_text(report));
       return kOk;
     }
-    cigl::run_cell(setup, static_cast<std::size_t>(cell), registry, threads);
+    if (nproc > 1) return launch(argc, argv, nproc, setup.configs[cell]);
+    std::shared_ptr<cigl::Communicator> ranks;
+    if (rank_env.world_size > 1) ranks = connect(rank_env, setup.configs[cell]);
+    cigl::run_cell(setup, static_cast<std::size_t>(cell), registry, threads,
+                   nullptr, ranks);
     return kOk;
+  }
+  if (rank_env.world_size > 1 && !vm.count("list-cells") &&
+      !vm.count("export") && !vm.count("emit-slurm")) {
+    throw cigl::ConfigError(
+        "under " + rank_env.launcher +
+        " (several ranks), a matrix runs one cell per job: give --cell N "
+        "(--emit-slurm writes such jobs)");
   }
   if (vm.count("inspect")) {
     throw cigl::ConfigError("--inspect on a matrix needs --cell N");
@@ -211,6 +270,10 @@ int run_matrix_command(const po::variables_map& vm,
   }
   if (!root.empty()) child_args.insert(child_args.end(), {"--output", root});
   const std::string executable = fs::read_symlink("/proc/self/exe").string();
+  // Each cell of a local matrix as nproc ranks of its own.
+  if (nproc > 1) {
+    child_args.insert(child_args.end(), {"--nproc", std::to_string(nproc)});
+  }
 
   if (vm.count("emit-slurm")) {
     std::string file = vm["emit-slurm"].as<std::string>();
@@ -233,8 +296,14 @@ int run_matrix_command(const po::variables_map& vm,
       index.add_missing(setup.identities);
     }
     cigl::write_file_atomic(file, cigl::slurm_script(job, options));
+    const auto ranks = options.nodes * options.tasks_per_node;
     std::cout << "wrote " << file << ": an array of " << job.cells
-              << " tasks, one per cell\nsubmit with: sbatch " << file << "\n";
+              << " jobs, one per cell";
+    if (ranks > 1) {
+      std::cout << ", each " << ranks << " ranks (" << options.nodes
+                << " node(s) x " << options.tasks_per_node << " tasks)";
+    }
+    std::cout << "\nsubmit with: sbatch " << file << "\n";
     return kOk;
   }
 
@@ -269,9 +338,8 @@ int run_matrix_command(const po::variables_map& vm,
     // config sets experiment.threads itself.
     if (options.threads == 0 &&
         setup.configs.front().experiment.integer("threads") == 0) {
-      const int cores =
-          std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-      options.threads = std::max(1, cores / std::max(1, options.jobs));
+      options.threads =
+          std::max(1, cores() / std::max(1, options.jobs * nproc));
     }
     unfinished = cigl::run_matrix(setup, options);
     if (const int signal = cigl::stop_signal()) {
@@ -302,6 +370,7 @@ int run_matrix_command(const po::variables_map& vm,
 }  // namespace
 
 int main(int argc, char** argv) {
+  cigl::follow_launcher();  // a rank of cigl-run --nproc dies with it
   po::options_description options("cigl-run options");
   options.add_options()("help,h", "show this help")(
       "version", "print the version and build fingerprint")(
@@ -335,7 +404,11 @@ int main(int argc, char** argv) {
       "evaluate", po::value<std::string>(),
       "RUN_DIR: evaluate the run's model.pt on its test data (or on data "
       "set with --set data...), into a new folder (--output, default "
-      "RUN_DIR.eval-<dataset>)");
+      "RUN_DIR.eval-<dataset>)")(
+      "nproc", po::value<int>(),
+      "N: train data-parallel as N ranks on this machine, one process each "
+      "(under torchrun or srun the ranks come from the environment; see "
+      "docs/distributed.md)");
   po::options_description matrix_options(
       "matrix runs (a config with a [matrix] table; see docs/matrix.md)");
   matrix_options.add_options()("jobs,j", po::value<int>()->default_value(1),
@@ -395,6 +468,40 @@ int main(int argc, char** argv) {
     return kUsageError;
   }
   const bool listing = vm.count("list-plugins") || vm.count("describe");
+  // Where this process stands among the ranks of a data-parallel job
+  // (torchrun's or Slurm's environment, or that of cigl-run --nproc).
+  cigl::RankEnvironment rank_env;
+  try {
+    rank_env = cigl::rank_environment(cigl::process_environment());
+  } catch (const cigl::ConfigError& e) {
+    print_errors(e.what());
+    return kUsageError;
+  }
+  if (rank_env.rank > 0)
+    rank_prefix = "rank " + std::to_string(rank_env.rank) + ": ";
+  if (vm.count("nproc")) {
+    const int nproc = vm["nproc"].as<int>();
+    if (nproc < 1) {
+      std::cerr << "error: --nproc must be at least 1\n";
+      return kUsageError;
+    }
+    if (rank_env.world_size > 1) {
+      std::cerr << "error: --nproc starts the ranks itself; under "
+                << rank_env.launcher
+                << ", which started this one, leave it out\n";
+      return kUsageError;
+    }
+  }
+  const bool several = rank_env.world_size > 1 ||
+                       (vm.count("nproc") && vm["nproc"].as<int>() > 1);
+  if (several && (listing || vm.count("evaluate") ||
+                  (vm.count("inspect") && !vm.count("cell")))) {
+    std::cerr << "error: " << rank_prefix
+              << "--nproc and several ranks are for training; "
+              << (vm.count("evaluate") ? "--evaluate" : "this command")
+              << " runs in one process\n";
+    return kUsageError;
+  }
   // --resume RUN_DIR and --evaluate RUN_DIR read the run's own config.toml.
   std::string run_folder_arg;
   if (vm.count("resume") && !vm["resume"].as<std::string>().empty()) {
@@ -508,7 +615,7 @@ int main(int argc, char** argv) {
               "when run again");
         }
       }
-      return run_matrix_command(vm, *document, registry);
+      return run_matrix_command(vm, *document, registry, argc, argv, rank_env);
     }
     for (const char* name : kMatrixOptions) {
       if (vm.count(name) && !vm[name].defaulted()) {
@@ -560,10 +667,16 @@ int main(int argc, char** argv) {
         run_options.run_dir = run_folder_arg;
       }
     }
+    if (vm.count("nproc") && vm["nproc"].as<int>() > 1) {
+      return launch(argc, argv, vm["nproc"].as<int>(), config);
+    }
+    if (rank_env.world_size > 1) run_options.ranks = connect(rank_env, config);
     cigl::run_experiment(config, registry, run_options);
     return kOk;
+  } catch (const cigl::FollowingRankStopped& e) {
+    return e.exit_code();  // rank 0 has said why
   } catch (const cigl::Interrupted& e) {
-    std::cerr << "cigl-run: " << e.what() << "\n";
+    if (rank_env.rank == 0) std::cerr << "cigl-run: " << e.what() << "\n";
     return kSignalBase + e.signal();
   } catch (const cigl::ConfigError& e) {
     print_errors(e.what());

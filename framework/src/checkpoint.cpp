@@ -97,11 +97,11 @@ std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
-// Reads `path` into an archive; Error names the file on any failure.
-void open_archive(const std::string& path,
+// Reads `bytes` (of the file `path`) into an archive; Error names the
+// file on any failure.
+void open_archive(const std::string& bytes, const std::string& path,
                   torch::serialize::InputArchive& archive,
                   const torch::Device& device) {
-  const std::string bytes = read_file(path);
   try {
     archive.load_from(bytes.data(), bytes.size(), device);
   } catch (const std::exception& e) {
@@ -124,6 +124,7 @@ Checkpoint read_meta(torch::serialize::InputArchive& archive,
     c.build = build_from(m.at("build"));
     c.epoch = m.at("epoch").get<std::int64_t>();
     c.step = m.at("step").get<std::int64_t>();
+    c.world_size = m.value("world_size", 1);
     c.records = records_from(nlohmann::json::parse(tensor_text(records)));
     return c;
   } catch (const std::exception& e) {
@@ -167,9 +168,9 @@ std::string build_differences(const BuildInfo& saved, const BuildInfo& now) {
   return out;
 }
 
-void save_checkpoint(const std::string& path, const Trainer& trainer,
-                     const std::vector<EpochRecord>& records,
-                     const BuildInfo& build) {
+std::string checkpoint_bytes(const Trainer& trainer,
+                             const std::vector<EpochRecord>& records,
+                             const BuildInfo& build) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive state;
   trainer.save_state(state);
@@ -177,7 +178,8 @@ void save_checkpoint(const std::string& path, const Trainer& trainer,
   const nlohmann::json meta = {{"format", kFormat},
                                {"build", build_json(build)},
                                {"epoch", trainer.epoch()},
-                               {"step", trainer.step()}};
+                               {"step", trainer.step()},
+                               {"world_size", trainer.ranks().world_size()}};
   archive.write("cigl/meta", text_tensor(meta.dump()));
   archive.write("cigl/records", text_tensor(records_json(records).dump()));
   std::string bytes;
@@ -185,18 +187,29 @@ void save_checkpoint(const std::string& path, const Trainer& trainer,
     bytes.append(static_cast<const char*>(data), size);
     return size;
   });
-  write_file_atomic(path, bytes);
+  return bytes;
+}
+
+void save_checkpoint(const std::string& path, const Trainer& trainer,
+                     const std::vector<EpochRecord>& records,
+                     const BuildInfo& build) {
+  write_file_atomic(path, checkpoint_bytes(trainer, records, build));
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
   torch::serialize::InputArchive archive;
-  open_archive(path, archive, torch::kCPU);
+  open_archive(read_file(path), path, archive, torch::kCPU);
   return read_meta(archive, path);
 }
 
 Checkpoint load_checkpoint(const std::string& path, Trainer& trainer) {
+  return load_checkpoint_bytes(read_file(path), path, trainer);
+}
+
+Checkpoint load_checkpoint_bytes(const std::string& bytes,
+                                 const std::string& path, Trainer& trainer) {
   torch::serialize::InputArchive archive;
-  open_archive(path, archive, torch::Device(trainer.device_name()));
+  open_archive(bytes, path, archive, torch::Device(trainer.device_name()));
   Checkpoint c = read_meta(archive, path);
   torch::serialize::InputArchive state;
   try {

@@ -96,6 +96,27 @@ const std::vector<ParamSpec>& optimizer_specs() {
   return specs;
 }
 
+const std::vector<ParamSpec>& distributed_specs() {
+  static const std::vector<ParamSpec> specs = {
+      ParamSpec::string("backend", "auto",
+                        "collectives between ranks: gloo (CPU), nccl (CUDA); "
+                        "auto: nccl on CUDA where built, else gloo")
+          .one_of({"auto", "gloo", "nccl"}),
+      ParamSpec::number("timeout_seconds", 300,
+                        "a rank that does not join, or a collective not "
+                        "done, within this many seconds ends the job")
+          .greater_than(0),
+      ParamSpec::number("bucket_mb", 25,
+                        "gradients are all-reduced in buckets of about this "
+                        "many megabytes")
+          .greater_than(0),
+      ParamSpec::boolean("overlap", true,
+                         "start each bucket's all-reduce during the backward "
+                         "pass, as soon as its gradients are ready"),
+  };
+  return specs;
+}
+
 namespace {
 
 struct SectionDefault {
@@ -115,8 +136,8 @@ const char* const kDefaultMetrics[] = {
 // `matrix` and `slurm` describe a set of runs, not one run: accepted here
 // and read by matrix.cpp.
 const char* const kSections[] = {
-    "experiment", "training", "optimizer", "data",   "model", "method",
-    "schedule",   "metrics",  "plugins",   "matrix", "slurm"};
+    "experiment", "training", "optimizer", "data",        "model",  "method",
+    "schedule",   "metrics",  "plugins",   "distributed", "matrix", "slurm"};
 
 std::string position(const std::string& file, const toml::source_region& s) {
   if (s.begin.line == 0) return file;
@@ -597,6 +618,8 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
       r.resolve(table_of("training"), training_specs(), "training", {});
   config.optimizer =
       r.resolve(table_of("optimizer"), optimizer_specs(), "optimizer", {});
+  config.distributed = r.resolve(table_of("distributed"), distributed_specs(),
+                                 "distributed", {});
   ComponentChoice* sections[] = {&config.data, &config.model, &config.method,
                                  &config.schedule};
   for (std::size_t i = 0; i < 4; ++i) {
@@ -762,6 +785,7 @@ std::string to_toml(const ExperimentConfig& config) {
     metrics.push_back(std::move(block));
   }
   root.insert("metrics", std::move(metrics));
+  root.insert("distributed", params_table(config.distributed));
   if (!config.plugin_paths.empty()) {
     toml::array paths;
     for (const auto& p : config.plugin_paths) paths.push_back(p);

@@ -388,8 +388,10 @@ SlurmOptions slurm_options(const ConfigDocument& document) {
   const toml::table* table = node->as_table();
   if (!table) fail_at(pos(*node), "slurm", "expected a table");
   const std::vector<std::string> known = {
-      "partition",     "time",         "mem",   "account", "gpus",
-      "cpus_per_task", "max_parallel", "setup", "extra",   "signal_seconds"};
+      "partition",    "time",           "mem",          "account",
+      "gpus",         "cpus_per_task",  "max_parallel", "setup",
+      "extra",        "signal_seconds", "nodes",        "tasks_per_node",
+      "gpus_per_node"};
   for (auto&& [key, value] : *table) {
     const std::string name(key.str());
     const std::string path = "slurm." + name;
@@ -414,9 +416,11 @@ SlurmOptions slurm_options(const ConfigDocument& document) {
         fail_at(where, path, "expected a list of strings");
       }
     };
-    auto count = [&](std::int64_t& out) {
+    auto count = [&](std::int64_t& out, std::int64_t min = 0) {
       auto v = item.value_exact<std::int64_t>();
-      if (!v || *v < 0) fail_at(where, path, "expected an integer >= 0");
+      if (!v || *v < min) {
+        fail_at(where, path, "expected an integer >= " + std::to_string(min));
+      }
       out = *v;
     };
     auto text = [&](std::string& out) {
@@ -440,6 +444,12 @@ SlurmOptions slurm_options(const ConfigDocument& document) {
       count(options.max_parallel);
     } else if (name == "signal_seconds") {
       count(options.signal_seconds);
+    } else if (name == "nodes") {
+      count(options.nodes, 1);
+    } else if (name == "tasks_per_node") {
+      count(options.tasks_per_node, 1);
+    } else if (name == "gpus_per_node") {
+      count(options.gpus_per_node);
     } else if (name == "setup") {
       string_list(options.setup);
     } else if (name == "extra") {
@@ -485,6 +495,17 @@ std::string slurm_script(const SlurmJob& job, const SlurmOptions& options) {
     s << "#SBATCH --account=" << options.account << "\n";
   if (!options.time.empty()) s << "#SBATCH --time=" << options.time << "\n";
   if (options.gpus > 0) s << "#SBATCH --gpus=" << options.gpus << "\n";
+  const bool ranks = options.nodes * options.tasks_per_node > 1;
+  if (ranks) {
+    // One rank per task; srun starts them and gives each its SLURM_PROCID.
+    s << "# Each cell is a data-parallel run of " << options.nodes << " x "
+      << options.tasks_per_node << " ranks, one per task.\n"
+      << "#SBATCH --nodes=" << options.nodes << "\n"
+      << "#SBATCH --ntasks-per-node=" << options.tasks_per_node << "\n";
+  }
+  if (options.gpus_per_node > 0) {
+    s << "#SBATCH --gpus-per-node=" << options.gpus_per_node << "\n";
+  }
   if (options.cpus_per_task > 0)
     s << "#SBATCH --cpus-per-task=" << options.cpus_per_task << "\n";
   if (!options.mem.empty()) s << "#SBATCH --mem=" << options.mem << "\n";
@@ -499,15 +520,21 @@ std::string slurm_script(const SlurmJob& job, const SlurmOptions& options) {
     << "# output_dir in the config is relative to this folder\n"
     << "cd " << shell_quote(job.workdir) << "\n";
   for (const auto& line : options.setup) s << line << "\n";
+  // Several ranks: srun starts one cigl-run per task, and ends them all
+  // when one fails.
+  std::vector<std::string> command = job.command;
+  if (ranks) {
+    command.insert(command.begin(), {"srun", "--kill-on-bad-exit=1"});
+  }
   if (options.signal_seconds <= 0) {
     s << "exec";
-    for (const auto& word : job.command) s << " " << shell_quote(word);
+    for (const auto& word : command) s << " " << shell_quote(word);
     s << " \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\""
       << " --cell \"$SLURM_ARRAY_TASK_ID\"\n";
     return s.str();
   }
-  for (std::size_t i = 0; i < job.command.size(); ++i) {
-    s << (i ? " " : "") << shell_quote(job.command[i]);
+  for (std::size_t i = 0; i < command.size(); ++i) {
+    s << (i ? " " : "") << shell_quote(command[i]);
   }
   s << " \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\""
     << " --cell \"$SLURM_ARRAY_TASK_ID\" &\n"

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "cigl/core/number_text.hpp"
@@ -26,6 +27,7 @@
 #include "config_access.hpp"
 #include "csv_text.hpp"
 #include "json_text.hpp"
+#include "rank0.hpp"
 
 extern char** environ;
 
@@ -169,43 +171,53 @@ class Heartbeat {
 }  // namespace
 
 bool run_cell(const MatrixSetup& setup, std::size_t cell,
-              const Registry& registry, int threads, std::ostream* log) {
-  std::ostream& out = log ? *log : std::cout;
+              const Registry& registry, int threads, std::ostream* log,
+              std::shared_ptr<Communicator> ranks) {
+  const bool writer = !ranks || ranks->rank() == 0;
+  std::ostream silent(nullptr);
+  std::ostream& out = !writer ? silent : (log ? *log : std::cout);
   if (cell >= setup.matrix.cells.size()) {
     throw ConfigError("--cell " + std::to_string(cell) +
                       ": the matrix has cells 0 to " +
                       std::to_string(setup.matrix.cells.size() - 1));
   }
   const CellIdentity& identity = setup.identities[cell];
-  fs::create_directories(setup.cell_dir(cell));
-  ResultsIndex index(setup.index_path());
-  const std::string host = host_name();
-  const std::int64_t pid = ::getpid();
-  const auto row = index.get(identity.index);
-  if (row && row->status == CellStatus::done &&
-      row->fingerprint == identity.fingerprint) {
-    out << "cell " << identity.name << " is done already; skipped\n";
-    return false;
-  }
-  // A parent cigl-run claims the row (counting the attempt) before it
-  // starts this process.
-  const bool claimed = row && row->status == CellStatus::running &&
-                       row->host == host && row->pid == ::getppid();
-  if (claimed && row->fingerprint != identity.fingerprint) {
-    // The parent expanded the file as it was; it has been edited since.
-    throw ConfigError("cell " + std::to_string(cell) + ": " +
-                      setup.config_path +
-                      " changed since this matrix run started; cell not "
-                      "run (re-run the matrix to pick up the change)");
-  }
-  if (claimed) {
-    index.start(identity, pid, host, false);
-  } else if (!index.claim(identity, pid, host)) {
-    // In one transaction: another process holds (or just finished) it.
-    out << "cell " << identity.name
-        << " is running or done in another process; not started twice\n";
-    return false;
-  }
+  // Rank 0 alone touches the index; the others follow its decision.
+  std::optional<ResultsIndex> index;
+  const bool run =
+      decided_on_rank0(ranks.get(), [&]() -> int {
+        fs::create_directories(setup.cell_dir(cell));
+        index.emplace(setup.index_path());
+        const std::string host = host_name();
+        const std::int64_t pid = ::getpid();
+        const auto row = index->get(identity.index);
+        if (row && row->status == CellStatus::done &&
+            row->fingerprint == identity.fingerprint) {
+          out << "cell " << identity.name << " is done already; skipped\n";
+          return 0;
+        }
+        // A parent cigl-run claims the row (counting the attempt) before it
+        // starts this process.
+        const bool claimed = row && row->status == CellStatus::running &&
+                             row->host == host && row->pid == ::getppid();
+        if (claimed && row->fingerprint != identity.fingerprint) {
+          // The parent expanded the file as it was; it has been edited since.
+          throw ConfigError("cell " + std::to_string(cell) + ": " +
+                            setup.config_path +
+                            " changed since this matrix run started; cell not "
+                            "run (re-run the matrix to pick up the change)");
+        }
+        if (claimed) {
+          index->start(identity, pid, host, false);
+        } else if (!index->claim(identity, pid, host)) {
+          // In one transaction: another process holds (or just finished) it.
+          out << "cell " << identity.name
+              << " is running or done in another process; not started twice\n";
+          return 0;
+        }
+        return 1;
+      }) != 0;
+  if (!run) return false;
 
   const auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] {
@@ -217,11 +229,13 @@ bool run_cell(const MatrixSetup& setup, std::size_t cell,
   if (threads > 0 && config.experiment.integer("threads") == 0) {
     torch::set_num_threads(threads);
   }
-  Heartbeat heartbeat(setup.index_path(), identity.index);
+  std::optional<Heartbeat> heartbeat;
+  if (writer) heartbeat.emplace(setup.index_path(), identity.index);
   try {
     RunOptions options;
     options.run_dir = setup.cell_dir(cell);
     options.log = &out;
+    options.ranks = ranks;
     // The index decides what runs: a cell interrupted before continues
     // from its checkpoint, a cell of a changed config starts over.
     options.existing = ExistingRun::continue_or_restart;
@@ -230,15 +244,19 @@ bool run_cell(const MatrixSetup& setup, std::size_t cell,
     metrics.emplace_back("density", summary.density);
     metrics.emplace_back("steps", static_cast<double>(summary.steps));
     metrics.emplace_back("train_seconds", summary.seconds);
-    index.finish(identity.index, metrics, summary.run_dir, elapsed());
+    if (writer) {
+      index->finish(identity.index, metrics, summary.run_dir, elapsed());
+    }
   } catch (const Interrupted& e) {
-    index.fail(
-        identity.index,
-        std::string(e.what()) + " (runs on when the matrix is run again)",
-        elapsed());
+    if (writer) {
+      index->fail(
+          identity.index,
+          std::string(e.what()) + " (runs on when the matrix is run again)",
+          elapsed());
+    }
     throw;
   } catch (const std::exception& e) {
-    index.fail(identity.index, e.what(), elapsed());
+    if (writer) index->fail(identity.index, e.what(), elapsed());
     throw;
   }
   return true;

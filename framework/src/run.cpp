@@ -1,10 +1,13 @@
 #include "cigl/core/run.hpp"
 
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -24,6 +27,7 @@
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cost_output.hpp"
+#include "rank0.hpp"
 
 namespace fs = std::filesystem;
 
@@ -229,42 +233,66 @@ void record_failure(RunFolder& folder, RunStatus status,
 
 }  // namespace
 
+FollowingRankStopped::FollowingRankStopped(int exit_code,
+                                           const std::string& what)
+    : Error(what), exit_code_(exit_code) {}
+FollowingRankStopped::~FollowingRankStopped() = default;
+
 RunSummary run_experiment(const ExperimentConfig& config,
                           const Registry& registry, const RunOptions& options) {
-  std::ostream& log = options.log ? *options.log : std::cout;
+  // With several ranks, rank 0 owns the folder and writes everything; the
+  // others train beside it, silently.
+  Communicator* ranks = options.ranks.get();
+  const bool writer = !ranks || ranks->rank() == 0;
+  std::ostream silent(nullptr);
+  std::ostream& log =
+      !writer ? silent : (options.log ? *options.log : std::cout);
   fs::path run_dir = options.run_dir;
   if (run_dir.empty()) {
     run_dir = fs::path(config.experiment.string("output_dir")) /
               config.experiment.string("name");
   }
-  RunFolder folder(run_dir.string());
-  const Plan plan = plan_run(folder, config, registry, options.existing);
+  std::optional<RunFolder> folder;
+  const auto plan = static_cast<Plan>(decided_on_rank0(ranks, [&] {
+    folder.emplace(run_dir.string());
+    return static_cast<int>(
+        plan_run(*folder, config, registry, options.existing));
+  }));
   if (plan == Plan::finished) {
-    log << "cigl: " << folder.dir()
-        << " already holds this run, finished; results in " << folder.dir()
+    log << "cigl: " << run_dir.string()
+        << " already holds this run, finished; results in " << run_dir.string()
         << std::endl;
-    return summary_of_finished(folder);
+    if (!writer) {
+      RunSummary summary;
+      summary.run_dir = run_dir.string();
+      summary.already_finished = true;
+      return summary;
+    }
+    return summary_of_finished(*folder);
   }
 
   const std::int64_t epochs = config.training.integer("epochs");
   RunStatus status;
   status.epochs = epochs;
-  try {
-    if (plan == Plan::start) {
-      write_file_atomic(folder.file("config.toml"), to_toml(config));
+  decided_on_rank0(ranks, [&] {
+    try {
+      if (plan == Plan::start) {
+        write_file_atomic(folder->file("config.toml"), to_toml(config));
+      }
+      folder->write_status(status);
+    } catch (const std::exception& e) {
+      record_failure(*folder, status, e.what());
+      throw;
     }
-    folder.write_status(status);
-  } catch (const std::exception& e) {
-    record_failure(folder, status, e.what());
-    throw;
-  }
+    return 0;
+  });
 
-  log << "cigl: " << config.experiment.string("name") << " -> " << folder.dir()
-      << "\n"
+  log << "cigl: " << config.experiment.string("name") << " -> "
+      << run_dir.string() << "\n"
       << "  data " << config.data.plugin << ", model " << config.model.plugin
       << ", method " << config.method.plugin << ", schedule "
       << config.schedule.plugin << std::endl;
-  const std::string checkpoint_file = folder.file("checkpoint.pt");
+  const std::string checkpoint_file = (run_dir / "checkpoint.pt").string();
   const std::int64_t checkpoint_every =
       config.experiment.integer("checkpoint_every");
   const double checkpoint_seconds =
@@ -275,7 +303,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
                          : std::function<int()>(cigl::stop_signal);
 
   try {
-    Trainer trainer(config, registry);
+    Trainer trainer(config, registry, Trainer::Mode::train, options.ranks);
     std::size_t warned = 0;  // trainer warnings printed so far
     auto print_warnings = [&] {
       for (; warned < trainer.warnings().size(); ++warned) {
@@ -286,15 +314,34 @@ RunSummary run_experiment(const ExperimentConfig& config,
     const BuildInfo build = current_build(config, registry);
     std::vector<EpochRecord> records;
     if (plan == Plan::resume) {
-      const Checkpoint saved = read_checkpoint(checkpoint_file);
-      const std::string differences = build_differences(saved.build, build);
-      if (!differences.empty() && !options.force) {
-        throw ConfigError(checkpoint_file + " was written by another build (" +
-                          differences +
-                          "); it may not continue the same run: use the "
-                          "build it names, or --force to resume anyway");
-      }
-      records = load_checkpoint(checkpoint_file, trainer).records;
+      // Rank 0 reads and checks the checkpoint; every rank loads its
+      // bytes, so the ranks need not share a file system.
+      std::string bytes;
+      decided_on_rank0(ranks, [&] {
+        bytes = read_file(checkpoint_file);
+        const Checkpoint saved = read_checkpoint(checkpoint_file);
+        const std::string differences = build_differences(saved.build, build);
+        if (!differences.empty() && !options.force) {
+          throw ConfigError(checkpoint_file +
+                            " was written by another build (" + differences +
+                            "); it may not continue the same run: use the "
+                            "build it names, or --force to resume anyway");
+        }
+        const int world = trainer.ranks().world_size();
+        if (saved.world_size != world && !options.force) {
+          throw ConfigError(
+              checkpoint_file + " was written by a run of " +
+              std::to_string(saved.world_size) + " rank(s), this one has " +
+              std::to_string(world) +
+              ": resume with as many (cigl-run --nproc " +
+              std::to_string(saved.world_size) +
+              ", or as many torchrun or Slurm tasks), or --force to continue "
+              "at this size (not exactly the same run)");
+        }
+        return 0;
+      });
+      if (ranks) share_bytes(*ranks, bytes);
+      records = load_checkpoint_bytes(bytes, checkpoint_file, trainer).records;
       log << "  resumed from " << checkpoint_file << ": epoch "
           << trainer.epoch() << " of " << epochs << ", step " << trainer.step()
           << std::endl;
@@ -302,14 +349,23 @@ RunSummary run_experiment(const ExperimentConfig& config,
     // history.csv: the header at once, then a row per epoch; after a
     // resume exactly the checkpoint's epochs, each once.
     const std::vector<std::string> labels = trainer.metric_labels();
-    std::string history_text = history_csv_header(labels);
-    for (const auto& r : records) history_text += history_csv_row(r, labels);
-    write_file_atomic(folder.file("history.csv"), history_text);
-    AppendFile history(folder.file("history.csv"));
+    AppendFile history;
+    if (writer) {
+      std::string history_text = history_csv_header(labels);
+      for (const auto& r : records) history_text += history_csv_row(r, labels);
+      write_file_atomic(folder->file("history.csv"), history_text);
+      history = AppendFile(folder->file("history.csv"));
+    }
 
     log << "  device " << trainer.device_name() << " ("
-        << torch::get_num_threads() << " CPU threads), "
-        << trainer.train_split().size() << " train / "
+        << torch::get_num_threads() << " CPU threads";
+    if (ranks) {
+      log << " each), " << ranks->world_size() << " ranks (" << ranks->backend()
+          << ")";
+    } else {
+      log << ")";
+    }
+    log << ", " << trainer.train_split().size() << " train / "
         << trainer.validation_split().size() << " validation / "
         << trainer.test_split().size() << " test examples, "
         << trainer.total_steps() << " steps, density "
@@ -318,17 +374,21 @@ RunSummary run_experiment(const ExperimentConfig& config,
 
     auto last_checkpoint = std::chrono::steady_clock::now();
     auto save = [&] {
-      save_checkpoint(checkpoint_file, trainer, records, build);
+      const std::string bytes = checkpoint_bytes(trainer, records, build);
+      if (writer) write_file_atomic(checkpoint_file, bytes);
       last_checkpoint = std::chrono::steady_clock::now();
       status.checkpoint = true;
     };
     auto update_status = [&] {
       status.epoch = trainer.epoch();
       status.step = trainer.step();
-      folder.write_status(status);
+      if (writer) folder->write_status(status);
     };
 
     const int width = static_cast<int>(std::to_string(epochs).size());
+    // The stop signal every rank acts on: with several ranks, agreed after
+    // each step (one small all-reduce), so all stop at the same step.
+    int agreed_signal = 0;
     FitHooks hooks;
     hooks.on_epoch = [&](const EpochRecord& r) {
       records.push_back(r);
@@ -348,7 +408,7 @@ RunSummary run_experiment(const ExperimentConfig& config,
       log << "  density " << fixed(r.density, 4) << "  " << fixed(r.seconds, 1)
           << "s" << std::endl;
       print_warnings();
-      history.append(history_csv_row(r, labels));
+      if (writer) history.append(history_csv_row(r, labels));
       // Every N epochs and after the last, so the final evaluation can
       // be redone after a kill without training again.
       if (checkpoints &&
@@ -359,14 +419,26 @@ RunSummary run_experiment(const ExperimentConfig& config,
     };
     hooks.on_step = [&](std::int64_t done, std::int64_t total) {
       kill_point("step", trainer.step());
-      if (checkpoints && checkpoint_seconds > 0 &&
-          std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                        last_checkpoint)
-                  .count() >= checkpoint_seconds) {
+      bool due = checkpoints && checkpoint_seconds > 0 &&
+                 std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - last_checkpoint)
+                         .count() >= checkpoint_seconds;
+      agreed_signal = stop_signal();
+      if (ranks) {
+        // Any rank's signal stops all; rank 0's clock times checkpoints.
+        std::vector<torch::Tensor> flags{
+            torch::tensor({static_cast<std::int64_t>(agreed_signal),
+                           static_cast<std::int64_t>(due && writer)},
+                          torch::kLong)};
+        ranks->all_reduce(flags, ReduceOp::max);
+        agreed_signal = static_cast<int>(flags[0][0].item<std::int64_t>());
+        due = flags[0][1].item<std::int64_t>() != 0;
+      }
+      if (due) {
         save();
         update_status();
       }
-      if (!options.progress_bar) return;
+      if (!options.progress_bar || !writer) return;
       if (done != total && done % std::max<std::int64_t>(1, total / 50) != 0) {
         return;
       }
@@ -376,10 +448,16 @@ RunSummary run_experiment(const ExperimentConfig& config,
           << std::string(bar - filled, '.') << "] " << done << "/" << total
           << std::flush;
     };
-    hooks.stop = [&] { return stop_signal() != 0; };
+    hooks.stop = [&] {
+      // A single process looks again (a signal during validation stops it
+      // before the next epoch); ranks keep what they agreed after the
+      // last step, and a later signal stops them after the next.
+      if (!ranks) agreed_signal = stop_signal();
+      return agreed_signal != 0;
+    };
 
     if (!trainer.fit(hooks)) {
-      const int signal = stop_signal();
+      const int signal = agreed_signal;
       if (options.progress_bar) log << "\r\033[K";
       if (checkpoints) save();
       status.state = RunState::interrupted;
@@ -391,37 +469,39 @@ RunSummary run_experiment(const ExperimentConfig& config,
                          std::to_string(trainer.step());
       what += checkpoints ? "; checkpoint written: continue with cigl-run "
                             "--resume " +
-                                folder.dir()
+                                run_dir.string()
                           : " (checkpoints are off: "
                             "experiment.checkpoint_every = 0)";
       throw Interrupted(signal, checkpoints, what);
     }
-    history.close();
+    if (writer) history.close();
 
     RunSummary summary;
-    summary.run_dir = folder.dir();
+    summary.run_dir = run_dir.string();
     kill_point("test");
     TestReport report = trainer.test_report();
     summary.test = report.metrics;
     summary.density = trainer.density();
     summary.steps = trainer.step();
     summary.seconds = trainer.train_seconds();
-    write_results(folder, config, registry, trainer, report, summary, records,
-                  "");
-    status.state = RunState::done;
-    status.checkpoint = false;
-    update_status();
-    // Done and recorded: the checkpoint has served its purpose.
-    std::error_code ec;
-    fs::remove(checkpoint_file, ec);
+    if (writer) {
+      write_results(*folder, config, registry, trainer, report, summary,
+                    records, "");
+      status.state = RunState::done;
+      status.checkpoint = false;
+      update_status();
+      // Done and recorded: the checkpoint has served its purpose.
+      std::error_code ec;
+      fs::remove(checkpoint_file, ec);
+    }
 
     log_test(log, summary, report, trainer.costs(FlopsConvention::plain));
-    log << "results in " << folder.dir() << std::endl;
+    log << "results in " << run_dir.string() << std::endl;
     return summary;
   } catch (const Interrupted&) {
     throw;
   } catch (const std::exception& e) {
-    record_failure(folder, status, e.what());
+    if (writer) record_failure(*folder, status, e.what());
     throw;
   }
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <string>
 
 namespace cigl {
 
@@ -40,6 +41,10 @@ int stop_signal() { return requested.load(); }
 void kill_point(const char* where, long long number) {
   static const char* const wanted = std::getenv("CIGL_TEST_KILL_AT");
   if (!wanted) return;
+  // In a data-parallel run, only the rank CIGL_TEST_KILL_RANK names.
+  const char* only = std::getenv("CIGL_TEST_KILL_RANK");
+  const char* rank = std::getenv("RANK");
+  if (only && std::string(only) != (rank ? rank : "0")) return;
   std::string point = where;
   if (number >= 0) point += ":" + std::to_string(number);
   if (point != wanted) return;

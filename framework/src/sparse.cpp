@@ -235,12 +235,14 @@ void recompute_batchnorm(TrainContext& context) {
     std::function<void()> reset;
     std::function<void(c10::optional<double>)> set_momentum;
     c10::optional<double> momentum;
+    torch::Tensor mean, var, count;
   };
   std::vector<Norm> norms;
   auto collect = [&](auto* bn) {
     norms.push_back({bn, [bn] { bn->reset_running_stats(); },
                      [bn](c10::optional<double> m) { bn->options.momentum(m); },
-                     bn->options.momentum()});
+                     bn->options.momentum(), bn->running_mean, bn->running_var,
+                     bn->num_batches_tracked});
   };
   for (const auto& m : context.model->modules(/*include_self=*/false)) {
     if (auto* bn = m->as<torch::nn::BatchNorm1d>()) collect(bn);
@@ -255,12 +257,37 @@ void recompute_batchnorm(TrainContext& context) {
   torch::NoGradGuard no_grad;
   const bool was_training = context.model->is_training();
   context.model->train();
+  // The ranks of a data-parallel run share the batches out.
+  Collectives& ranks = *context.collectives;
+  std::int64_t batch = 0;
   context.for_each_train_batch(
       [&](const torch::Tensor& inputs, const torch::Tensor&) {
-        context.model->forward(inputs);
+        if (ranks.owns(batch++)) context.model->forward(inputs);
       });
   context.model->train(was_training);
   for (auto& n : norms) n.set_momentum(n.momentum);
+  if (ranks.world_size() == 1) return;
+  // Each rank holds the mean of its own batches' statistics; the mean
+  // over all batches weighs them by the ranks' batch counts.
+  std::vector<torch::Tensor> sums, counts;
+  for (auto& n : norms) {
+    if (!n.mean.defined() || !n.count.defined()) continue;
+    const auto count = n.count.to(torch::kDouble);
+    n.mean.mul_(count.to(n.mean.dtype()));
+    n.var.mul_(count.to(n.var.dtype()));
+    sums.push_back(n.mean);
+    sums.push_back(n.var);
+    counts.push_back(n.count);
+  }
+  if (sums.empty()) return;
+  ranks.all_reduce(sums, ReduceOp::sum);
+  ranks.all_reduce(counts, ReduceOp::sum);
+  for (auto& n : norms) {
+    if (!n.mean.defined() || !n.count.defined()) continue;
+    const auto total = n.count.to(n.mean.dtype()).clamp_min(1);
+    n.mean.div_(total);
+    n.var.div_(total);
+  }
 }
 
 }  // namespace cigl

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -13,6 +15,7 @@
 #include <torch/utils.h>
 
 #include "cigl/core/calibration.hpp"
+#include "cigl/core/data_parallel.hpp"
 #include "cigl/core/device.hpp"
 #include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/model_file.hpp"
@@ -29,6 +32,28 @@ namespace F = torch::nn::functional;
 namespace cigl {
 
 namespace {
+
+/// With several ranks on CUDA, one GPU per local rank ("cuda" and "auto"
+/// name no index: the rank's own).
+torch::Device rank_device(torch::Device device, const std::string& wanted,
+                          int local_rank) {
+  if (!device.is_cuda() || local_rank == 0 || wanted.rfind("cuda:", 0) == 0) {
+    return device;
+  }
+  const auto gpus = static_cast<int>(torch::cuda::device_count());
+  if (local_rank >= gpus) {
+    throw ConfigError("local rank " + std::to_string(local_rank) +
+                      " has no GPU of its own: " + std::to_string(gpus) +
+                      " visible; start at most one rank per GPU on a node");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+}
+
+/// A distinct seed for each rank's own stream; rank 0 keeps `base`, so a
+/// one-rank run draws exactly what a single process does.
+std::uint64_t rank_seed(std::uint64_t base, int rank) {
+  return base + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(rank);
+}
 
 DataSplit take(const DataSplit& split, const torch::Tensor& index) {
   return {split.inputs.index_select(0, index),
@@ -119,8 +144,30 @@ struct Trainer::Impl {
   // Last: detaches its kernels from the model before anything else goes.
   KernelRouting kernels;
 
+  // A data-parallel run: this trainer is rank `rank` of `world`.
+  std::shared_ptr<Communicator> ranks;
+  int rank = 0, world = 1;
+  std::unique_ptr<GradientSync>
+      gradient_sync;       // after the model: unhooks first
+  std::string mask_trace;  // CIGL_TEST_MASK_TRACE: tests compare masks
+
   using Mode = Trainer::Mode;
-  Impl(const ExperimentConfig& c, const Registry& r) : config(c), registry(r) {}
+  Impl(const ExperimentConfig& c, const Registry& r,
+       std::shared_ptr<Communicator> comm)
+      : config(c), registry(r), ranks(std::move(comm)) {
+    if (ranks) {
+      rank = ranks->rank();
+      world = ranks->world_size();
+    }
+    if (const char* trace = std::getenv("CIGL_TEST_MASK_TRACE")) {
+      mask_trace = trace;
+    }
+  }
+
+  Collectives& collectives() const {
+    return ranks ? static_cast<Collectives&>(*ranks)
+                 : Collectives::single_process();
+  }
 
   /// build(), with anything LibTorch throws made one line naming the step
   /// (a DataError while loading data, else a ConfigError: nothing ran).
@@ -141,7 +188,8 @@ struct Trainer::Impl {
     const Params& t = config.training;
     seed = static_cast<std::uint64_t>(e.integer("seed"));
     try {
-      device = resolve_device(e.string("device"));
+      device = rank_device(resolve_device(e.string("device")),
+                           e.string("device"), ranks ? ranks->local_rank() : 0);
     } catch (const ConfigError& error) {
       e.fail("device", error.what());
     }
@@ -151,6 +199,12 @@ struct Trainer::Impl {
     torch::set_num_threads(cpu_threads(e.integer("threads"), &warning));
     if (!warning.empty()) warnings.push_back(warning);
     batch_size = t.integer("batch_size");
+    check_world_size(config, world);
+    if (world > 1 && t.string("sparse_kernels") != "off") {
+      t.fail("sparse_kernels",
+             "the sparse kernels do not yet run in a data-parallel run (" +
+                 std::to_string(world) + " ranks); use \"off\"");
+    }
     eval_batch_size = t.integer("eval_batch_size");
     epochs = t.integer("epochs");
     eval_every = t.integer("eval_every");
@@ -213,9 +267,13 @@ struct Trainer::Impl {
           std::string(fraction) + " of " + std::to_string(n) +
           " training examples holds none");
     }
-    steps_per_epoch = (train.size() + batch_size - 1) / batch_size;
+    // Each epoch's order is padded to a multiple of the world size
+    // (padded_order); with a batch divisible by it that adds no step.
+    const std::int64_t padded = (train.size() + world - 1) / world * world;
+    steps_per_epoch = (padded + batch_size - 1) / batch_size;
     shuffle_generator = make_generator(device, seed + 2);
-    augment_generator = make_generator(device, seed + 3);
+    // Each rank augments its own share with its own stream.
+    augment_generator = make_generator(device, rank_seed(seed + 3, rank));
     build_model_and_method(info);
   }
 
@@ -230,6 +288,14 @@ struct Trainer::Impl {
                        config.model_init_from);
     }
     model->to(device);
+    if (ranks) {
+      // Rank 0's initial weights on every rank, as DistributedDataParallel
+      // does, whatever a device's initialisation kernels did.
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> state = model->parameters();
+      for (const auto& b : model->buffers()) state.push_back(b);
+      ranks->broadcast(state, 0);
+    }
     building = "building the optimizer";
 
     const Params& o = config.optimizer;
@@ -257,6 +323,7 @@ struct Trainer::Impl {
     context.steps_per_epoch = steps_per_epoch;
     context.epochs = epochs;
     context.components = &registry;
+    context.collectives = &collectives();
     context.for_each_train_batch = [this](const auto& fn) {
       if (!train.labels.defined()) throw NeedsTrainingData{};
       for (std::int64_t begin = 0; begin < train.size();
@@ -273,6 +340,33 @@ struct Trainer::Impl {
                             KernelRouting::setting_from_name(
                                 config.training.string("sparse_kernels")),
                             info.input_shape, batch_size, device);
+    check_masks("after the method's setup");
+    if (ranks) {
+      const Params& d = config.distributed;
+      gradient_sync = std::make_unique<GradientSync>(
+          model->parameters(), *ranks, d.number("bucket_mb"),
+          d.boolean("overlap"));
+      // Dropout and whatever else draws from the global generator: a
+      // stream of each rank's own from here on (the initialisation above
+      // was the same everywhere).
+      if (rank > 0) torch::manual_seed(rank_seed(seed + 4, rank));
+    }
+  }
+
+  /// Checks that every rank holds the same masks (one small all-reduce);
+  /// throws Error naming the layers that differ.
+  void check_masks(const std::string& when) {
+    const MaskSet* masks = method->mask_set();
+    if (!masks) return;
+    if (ranks) check_masks_agree(*masks, *ranks, when);
+    if (!mask_trace.empty()) {
+      std::ofstream out(mask_trace + ".rank" + std::to_string(rank),
+                        std::ios::app);
+      for (std::size_t i = 0; i < masks->size(); ++i) {
+        out << rank << " " << context.step << " " << masks->name(i) << " "
+            << mask_checksum(masks->mask(i)) << "\n";
+      }
+    }
   }
 
   static void check_split(const DataSplit& split, const char* name,
@@ -327,23 +421,39 @@ struct Trainer::Impl {
   /// logits stop the run with the split and batch named.
   torch::Tensor logits_of(const DataSplit& split, const char* split_name) {
     torch::NoGradGuard no_grad;
+    if (ranks) average_running_stats(*model, *ranks);
     EvalMode eval_mode(*model);
+    // Each rank scores its contiguous share (evaluation_share) and every
+    // rank gets all rows.
+    const RowRange share = evaluation_share(split.size(), rank, world);
     std::vector<torch::Tensor> all;
-    std::int64_t batch = 0;
-    for (std::int64_t begin = 0; begin < split.size();
-         begin += eval_batch_size, ++batch) {
-      auto len = std::min(eval_batch_size, split.size() - begin);
-      auto logits = model->forward(split.inputs.narrow(0, begin, len));
-      if (!torch::isfinite(logits).all().item<bool>()) {
-        throw DataError(
-            "non-finite logits (NaN or inf) in " + std::string(split_name) +
-            " batch " + std::to_string(batch) + " (examples " +
-            std::to_string(begin) + ".." + std::to_string(begin + len - 1) +
-            "); training has diverged");
-      }
-      all.push_back(logits.to(torch::kCPU, torch::kDouble));
+    for (std::int64_t begin = share.begin; begin < share.end;
+         begin += eval_batch_size) {
+      auto len = std::min(eval_batch_size, share.end - begin);
+      all.push_back(model->forward(split.inputs.narrow(0, begin, len))
+                        .to(torch::kCPU, torch::kDouble));
     }
-    return all.empty() ? torch::empty({0, 0}, torch::kDouble) : torch::cat(all);
+    auto logits = all.empty()
+                      ? torch::empty({0, info.num_classes}, torch::kDouble)
+                      : torch::cat(all);
+    if (ranks) {
+      logits = gather_rows(logits, split.size(), info.num_classes, *ranks);
+    }
+    // Checked once gathered, so every rank stops alike.
+    auto finite = torch::isfinite(logits).all(1);
+    if (!finite.all().item<bool>()) {
+      const auto row =
+          finite.logical_not().nonzero()[0][0].item<std::int64_t>();
+      const std::int64_t batch = row / eval_batch_size;
+      const std::int64_t begin = batch * eval_batch_size;
+      const std::int64_t end = std::min(split.size(), begin + eval_batch_size);
+      throw DataError("non-finite logits (NaN or inf) in " +
+                      std::string(split_name) + " batch " +
+                      std::to_string(batch) + " (examples " +
+                      std::to_string(begin) + ".." + std::to_string(end - 1) +
+                      "); training has diverged");
+    }
+    return logits;
   }
 
   /// Streams log_softmax(logits / temperature) through every metric in
@@ -445,9 +555,13 @@ struct Trainer::Impl {
       cursor.loss_sum = torch::zeros({}, torch::TensorOptions(device));
       cursor.lr = base_lr;
     }
+    // The same order on every rank; step b's global batch is the same
+    // slice of it as in one process, and each rank trains on its share.
+    const auto order = padded_order(cursor.order, world);
     for (std::int64_t b = cursor.batch; b < steps_per_epoch; ++b) {
-      auto len = std::min(batch_size, train.size() - b * batch_size);
-      auto index = cursor.order.narrow(0, b * batch_size, len);
+      auto len = std::min(batch_size, order.size(0) - b * batch_size);
+      auto index =
+          rank_share(order.narrow(0, b * batch_size, len), rank, world);
       auto inputs = dataset->augment(train.inputs.index_select(0, index),
                                      augment_generator);
       if (channels_last && inputs.dim() == 4) {
@@ -461,15 +575,20 @@ struct Trainer::Impl {
         method->before_step(context);
         kernels.begin_step(method->needs_dense_gradient(context));
         optimizer->zero_grad();
+        if (gradient_sync) gradient_sync->begin();
         torch::Tensor loss;
         {
           AutocastScope autocast(device, precision);
           loss = F::cross_entropy(model->forward(inputs), labels);
         }
         loss.backward();
+        // Every hook below sees the gradient averaged over the ranks.
+        if (gradient_sync) gradient_sync->finish();
         bool apply_step = true;
         if (method->topology_update_due(context)) {
           apply_step = method->update_topology(context);
+          check_masks("after the topology update at step " +
+                      std::to_string(context.step));
         }
         method->after_backward(context);
         if (apply_step) kernels.optimizer_step(*optimizer);
@@ -503,7 +622,7 @@ struct Trainer::Impl {
     record.step = context.step;
     record.lr = cursor.lr;
     record.train_loss =
-        cursor.loss_sum.item<double>() / static_cast<double>(steps_per_epoch);
+        mean_over_ranks(cursor.loss_sum) / static_cast<double>(steps_per_epoch);
     if (!std::isfinite(record.train_loss)) {
       throw Error("training diverged in epoch " + std::to_string(record.epoch) +
                   " (mean loss is not finite); lower optimizer.lr");
@@ -518,6 +637,16 @@ struct Trainer::Impl {
     }
     record.density = density();
     return record;
+  }
+
+  /// The mean of a scalar over the ranks (each rank's training loss is
+  /// over its own share of the batches).
+  double mean_over_ranks(const torch::Tensor& value) const {
+    if (!ranks) return value.item<double>();
+    std::vector<torch::Tensor> t{
+        value.detach().to(torch::kDouble).reshape({1})};
+    ranks->all_reduce(t, ReduceOp::sum);
+    return t[0].item<double>() / world;
   }
 
   /// train_epoch's body: the epoch's record, or nullopt when stopped.
@@ -543,9 +672,20 @@ struct Trainer::Impl {
   }
 };
 
+void check_world_size(const ExperimentConfig& config, int world_size) {
+  const auto batch = config.training.integer("batch_size");
+  if (batch % world_size != 0) {
+    throw ConfigError("training.batch_size = " + std::to_string(batch) +
+                      " (the global batch) does not split evenly over " +
+                      std::to_string(world_size) +
+                      " ranks; choose a multiple of " +
+                      std::to_string(world_size));
+  }
+}
+
 Trainer::Trainer(const ExperimentConfig& config, const Registry& registry,
-                 Mode mode)
-    : impl_(std::make_unique<Impl>(config, registry)) {
+                 Mode mode, std::shared_ptr<Communicator> ranks)
+    : impl_(std::make_unique<Impl>(config, registry, std::move(ranks))) {
   impl_->build_reporting(mode);
 }
 
@@ -655,6 +795,7 @@ std::int64_t Trainer::epochs() const { return impl_->epochs; }
 double Trainer::train_seconds() const { return impl_->seconds(); }
 std::int64_t Trainer::total_steps() const { return impl_->context.total_steps; }
 std::string Trainer::device_name() const { return impl_->device.str(); }
+Collectives& Trainer::ranks() const { return impl_->collectives(); }
 const DataSplit& Trainer::train_split() const { return impl_->train; }
 const DataSplit& Trainer::validation_split() const { return impl_->validation; }
 const DataSplit& Trainer::test_split() const { return impl_->test; }
@@ -666,7 +807,10 @@ void Trainer::save_state(const std::string& file) const {
 }
 
 void Trainer::save_state(torch::serialize::OutputArchive& archive) const {
-  const auto& m = *impl_;
+  auto& m = *impl_;
+  // The same model on every rank: BatchNorm statistics averaged (which
+  // changes nothing the run computes later; see average_running_stats).
+  if (m.ranks) average_running_stats(*m.model, *m.ranks);
   torch::serialize::OutputArchive model_archive, optimizer_archive,
       method_archive;
   m.model->save(model_archive);
@@ -680,19 +824,36 @@ void Trainer::save_state(torch::serialize::OutputArchive& archive) const {
   archive.write("epoch", torch::tensor(m.context.epoch));
   archive.write("seconds", torch::tensor(m.seconds(), torch::kDouble));
   archive.write("rng/shuffle", m.shuffle_generator.get_state());
-  archive.write("rng/augment", m.augment_generator.get_state());
-  archive.write(
-      "rng/torch",
-      torch::globalContext().defaultGenerator(torch::kCPU).get_state());
+  // Each rank's own streams (augmentation, the global generators): rank
+  // 0's under the plain names, the others' under ranks/<r>/.
+  std::vector<std::pair<std::string, torch::Tensor>> own = {
+      {"rng/augment", m.augment_generator.get_state()},
+      {"rng/torch",
+       torch::globalContext().defaultGenerator(torch::kCPU).get_state()}};
   if (m.device.is_cuda()) {  // dropout and other ops' draws on the GPU
-    archive.write(
+    own.emplace_back(
         "rng/torch_cuda",
         torch::globalContext().defaultGenerator(m.device).get_state());
+  }
+  if (m.cursor.batch > 0) {  // each rank's loss over its own shares so far
+    own.emplace_back("cursor/loss_sum", m.cursor.loss_sum.cpu());
+  }
+  if (m.ranks) {
+    archive.write("ranks/world_size", torch::tensor(std::int64_t{m.world}));
+  }
+  for (auto& [name, state] : own) {
+    if (m.ranks) {
+      auto all = m.ranks->all_gather(state);
+      state = all[0];
+      for (int r = 1; r < m.world; ++r) {
+        archive.write("ranks/" + std::to_string(r) + "/" + name, all[r]);
+      }
+    }
+    archive.write(name, state);
   }
   if (m.cursor.batch > 0) {  // inside an epoch
     archive.write("cursor/batch", torch::tensor(m.cursor.batch));
     archive.write("cursor/order", m.cursor.order.cpu());
-    archive.write("cursor/loss_sum", m.cursor.loss_sum.cpu());
     archive.write("cursor/lr", torch::tensor(m.cursor.lr, torch::kDouble));
   }
 }
@@ -737,22 +898,35 @@ void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
   archive.read("step", step);
   archive.read("epoch", epoch);
   archive.read("rng/shuffle", shuffle);
+  // A rank's own streams: rank 0's under the plain names. A rank the
+  // saved run did not have (resumed with --force at another world size)
+  // keeps its freshly seeded ones.
+  const std::string prefix =
+      m.rank == 0 ? "" : "ranks/" + std::to_string(m.rank) + "/";
   // States saved before datasets could augment lack it; their runs drew
   // nothing from it, so the freshly seeded state is the right one.
-  if (archive.try_read("rng/augment", augment)) {
+  if (archive.try_read(prefix + "rng/augment", augment)) {
     m.augment_generator.set_state(augment.cpu());
   }
-  archive.read("rng/torch", global);
+  bool has_global = true;
+  if (m.rank == 0) {
+    archive.read("rng/torch", global);
+  } else {
+    has_global = archive.try_read(prefix + "rng/torch", global);
+  }
   m.context.step = step.item<std::int64_t>();
   m.context.epoch = epoch.item<std::int64_t>();
   m.seconds_before =
       archive.try_read("seconds", seconds) ? seconds.item<double>() : 0.0;
   m.shuffle_generator.set_state(shuffle.cpu());
-  at::Generator global_generator =  // a handle: shares the default's state
-      torch::globalContext().defaultGenerator(torch::kCPU);
-  global_generator.set_state(global.cpu());
+  if (has_global) {
+    at::Generator global_generator =  // a handle: shares the default's state
+        torch::globalContext().defaultGenerator(torch::kCPU);
+    global_generator.set_state(global.cpu());
+  }
   torch::Tensor global_cuda;
-  if (m.device.is_cuda() && archive.try_read("rng/torch_cuda", global_cuda)) {
+  if (m.device.is_cuda() &&
+      archive.try_read(prefix + "rng/torch_cuda", global_cuda)) {
     at::Generator cuda_generator =
         torch::globalContext().defaultGenerator(m.device);
     cuda_generator.set_state(global_cuda.cpu());
@@ -762,8 +936,10 @@ void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
   if (archive.try_read("cursor/batch", batch)) {
     torch::Tensor order, loss_sum, lr;
     archive.read("cursor/order", order);
-    archive.read("cursor/loss_sum", loss_sum);
     archive.read("cursor/lr", lr);
+    if (!archive.try_read(prefix + "cursor/loss_sum", loss_sum)) {
+      loss_sum = torch::zeros({});  // a rank the saved run did not have
+    }
     m.cursor.batch = batch.item<std::int64_t>();
     m.cursor.order = order.to(m.device);
     m.cursor.loss_sum = loss_sum.to(m.device);
@@ -775,6 +951,7 @@ void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
           "run's data");
     }
   }
+  m.check_masks("after resuming");
 }
 
 }  // namespace cigl

@@ -212,6 +212,42 @@ setup = ["module load cuda"]
             "'partition'?)");
 }
 
+// Several ranks per cell: the job asks for nodes x tasks per node and srun
+// starts one cigl-run per task, ending them all when one fails.
+TEST(SlurmScript, ACellOfSeveralTasksRunsUnderSrun) {
+  auto doc = ConfigDocument::from_string(R"(
+[slurm]
+nodes = 2
+tasks_per_node = 4
+gpus_per_node = 4
+)",
+                                         "m.toml");
+  SlurmJob job;
+  job.job_name = "big";
+  job.cells = 2;
+  job.matrix_root = "/data/runs/big";
+  job.workdir = "/home/me/exp";
+  job.command = {"/opt/cigl/bin/cigl-run", "--config", "/home/me/exp/m.toml"};
+  const std::string script = slurm_script(job, slurm_options(doc));
+  for (const char* line :
+       {"#SBATCH --array=0-1\n", "#SBATCH --nodes=2\n",
+        "#SBATCH --ntasks-per-node=4\n", "#SBATCH --gpus-per-node=4\n",
+        "\nsrun --kill-on-bad-exit=1 /opt/cigl/bin/cigl-run --config "
+        "/home/me/exp/m.toml \\\n  --threads \"${SLURM_CPUS_PER_TASK:-0}\" "
+        "--cell \"$SLURM_ARRAY_TASK_ID\" &\n"}) {
+    EXPECT_NE(script.find(line), std::string::npos) << line << "\n" << script;
+  }
+  // One task per cell by default: no srun, no task counts.
+  const std::string single = slurm_script(job, SlurmOptions{});
+  EXPECT_EQ(single.find("srun"), std::string::npos);
+  EXPECT_EQ(single.find("--ntasks-per-node"), std::string::npos);
+  EXPECT_EQ(config_error([] {
+              slurm_options(ConfigDocument::from_string("[slurm]\nnodes = 0\n",
+                                                        "m.toml"));
+            }),
+            "m.toml:2:9: slurm.nodes: expected an integer >= 1");
+}
+
 // The script as Slurm runs it: the warning signal reaches the batch shell,
 // which passes it on to the cell and, when the cell stops with a
 // checkpoint (exit 128 + signal), requeues its own array task.

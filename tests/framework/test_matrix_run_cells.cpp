@@ -45,6 +45,10 @@ plugin = "accuracy"
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    // It suspends itself at step 20, so it is killed mid-run however
+    // fast the machine.
+    setenv("CIGL_TEST_KILL_AT", "step:20", 1);
+    setenv("CIGL_TEST_KILL_SIGNAL", std::to_string(SIGSTOP).c_str(), 1);
     execl(CIGL_TEST_RUN_BINARY, CIGL_TEST_RUN_BINARY, "--config",
           config.c_str(), "--cell", "1", static_cast<char*>(nullptr));
     _exit(127);
@@ -57,6 +61,7 @@ plugin = "accuracy"
     running = row && row->status == CellStatus::running && row->pid == pid;
   }
   ASSERT_TRUE(running) << "cell 1 never showed as running";
+  ASSERT_TRUE(test::wait_until_suspended(pid));
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);

@@ -20,6 +20,7 @@
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
+#include "cigl/collectives.hpp"
 #include "cigl/component.hpp"
 #include "cigl/model.hpp"
 
@@ -39,10 +40,15 @@ struct TrainContext {
   std::int64_t epochs = 0;
   const ComponentFactory* components = nullptr;
   /// Forward-only or gradient passes over the training data in order (no
-  /// shuffling): batches of inputs and labels already on `device`.
+  /// shuffling): batches of inputs and labels already on `device`. Every
+  /// rank of a data-parallel run sees every batch; to split the work, a
+  /// method counts the batches and takes those collectives->owns().
   std::function<void(
       const std::function<void(const torch::Tensor&, const torch::Tensor&)>&)>
       for_each_train_batch;
+  /// The ranks of the run (cigl/collectives.hpp); never null. Gradients
+  /// are already averaged over them when a method sees them.
+  Collectives* collectives = &Collectives::single_process();
 };
 
 /// Inference FLOPs of one example: the model as it is now, and the same

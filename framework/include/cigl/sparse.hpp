@@ -140,7 +140,9 @@ class CIGL_API DynamicSparseMethod : public Method {
 
 /// Recomputes BatchNorm running statistics of `model` with one pass over
 /// the training data in train mode (cumulative average), as needed after
-/// weights are averaged. Does nothing for a model without BatchNorm.
+/// weights are averaged. Does nothing for a model without BatchNorm. In a
+/// data-parallel run the ranks share the batches out and combine their
+/// statistics: every rank ends with those of one pass over all the data.
 CIGL_API void recompute_batchnorm(TrainContext& context);
 
 }  // namespace cigl

@@ -18,18 +18,28 @@ class Snip : public cigl::MaskedMethod {
     masks_ = cigl::MaskSet(*context.model);
     auto& model = *context.model;
     model.zero_grad();
-    std::int64_t seen = 0;
+    // In a data-parallel run the ranks share the scored batches out and
+    // sum their gradients, so every rank scores (and masks) alike.
+    cigl::Collectives& ranks = *context.collectives;
+    std::int64_t batch = 0;
     context.for_each_train_batch(
         [&](const torch::Tensor& inputs, const torch::Tensor& labels) {
-          if (seen++ >= batches_) return;
+          const std::int64_t b = batch++;
+          if (b >= batches_ || !ranks.owns(b)) return;
           torch::nn::functional::cross_entropy(model.forward(inputs), labels)
               .backward();
         });
     torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> grads;
+    for (std::size_t i = 0; i < masks_.size(); ++i) {
+      const auto& w = masks_.weight(i);
+      grads.push_back(w.grad().defined() ? w.grad() : torch::zeros_like(w));
+    }
+    ranks.all_reduce(grads);
     std::vector<torch::Tensor> scores;
     for (std::size_t i = 0; i < masks_.size(); ++i) {
       const auto& w = masks_.weight(i);
-      scores.push_back((w * w.grad()).abs().reshape(-1).to(torch::kDouble));
+      scores.push_back((w * grads[i]).abs().reshape(-1).to(torch::kDouble));
     }
     auto all = torch::cat(scores);
     const auto keep = cigl::ones_for_density(all.numel(), density_);

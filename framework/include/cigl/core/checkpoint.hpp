@@ -33,11 +33,19 @@ struct Checkpoint {
   BuildInfo build;
   std::int64_t epoch = 0;  ///< epochs completed
   std::int64_t step = 0;
+  int world_size = 1;                ///< ranks of the run that wrote it
   std::vector<EpochRecord> records;  ///< of the epochs completed
 };
 
-/// Writes the trainer's state, `records` and `build` to `path` atomically:
-/// a kill at any instant leaves the previous checkpoint or the new one.
+/// The checkpoint of the trainer's state, `records` and `build`, as the
+/// bytes of checkpoint.pt. With several ranks every rank calls it (each
+/// adds its own generators) and gets the same bytes.
+CIGL_API std::string checkpoint_bytes(const Trainer& trainer,
+                                      const std::vector<EpochRecord>& records,
+                                      const BuildInfo& build);
+
+/// Writes checkpoint_bytes() to `path` atomically: a kill at any instant
+/// leaves the previous checkpoint or the new one.
 CIGL_API void save_checkpoint(const std::string& path, const Trainer& trainer,
                               const std::vector<EpochRecord>& records,
                               const BuildInfo& build);
@@ -47,5 +55,10 @@ CIGL_API Checkpoint read_checkpoint(const std::string& path);
 
 /// Restores `trainer` from `path`; returns what else it holds.
 CIGL_API Checkpoint load_checkpoint(const std::string& path, Trainer& trainer);
+/// The same from the file's bytes (read on rank 0 and passed to every
+/// rank); `source` names the file in errors.
+CIGL_API Checkpoint load_checkpoint_bytes(const std::string& bytes,
+                                          const std::string& source,
+                                          Trainer& trainer);
 
 }  // namespace cigl

@@ -22,6 +22,7 @@ struct ExperimentConfig {
   Params experiment;   ///< name, seed, output_dir, device, threads, ...
   Params training;     ///< epochs, batch_size, eval_every, ...
   Params optimizer;    ///< type, lr, momentum, nesterov, weight_decay
+  Params distributed;  ///< backend, timeout_seconds, bucket_mb, overlap
   ComponentChoice data, model, method, schedule;
   std::vector<ComponentChoice> metrics;
   std::vector<std::string> plugin_paths;  ///< resolved to absolute paths
@@ -36,6 +37,7 @@ struct ConfigDocumentAccess;  // the core's own view of the TOML document
 CIGL_API const std::vector<ParamSpec>& experiment_specs();
 CIGL_API const std::vector<ParamSpec>& training_specs();
 CIGL_API const std::vector<ParamSpec>& optimizer_specs();
+CIGL_API const std::vector<ParamSpec>& distributed_specs();
 
 /// A parsed config document with overrides applied; not yet checked
 /// against plugins (which plugins exist depends on `[plugins] paths`).

@@ -86,6 +86,10 @@ CIGL_API std::string config_fingerprint(const ExperimentConfig& config,
 struct CIGL_API SlurmOptions {
   std::string partition, time, mem, account;
   std::int64_t gpus = 0, cpus_per_task = 0, max_parallel = 0;
+  /// Each cell as a data-parallel run of nodes x tasks_per_node ranks
+  /// (`srun cigl-run ...`, one rank per task); 1 x 1: one process.
+  std::int64_t nodes = 1, tasks_per_node = 1;
+  std::int64_t gpus_per_node = 0;  ///< `--gpus-per-node`; 0: not asked
   /// Seconds before the time limit at which Slurm sends SIGUSR1, so the
   /// cell writes a checkpoint and the task is requeued; 0: no warning.
   std::int64_t signal_seconds = 300;

@@ -52,10 +52,13 @@ CIGL_API std::size_t run_matrix(const MatrixSetup& setup,
 
 /// Runs cell `cell` in this process, recording it in the index; a cell
 /// already done for this config is skipped. Returns false when skipped.
-/// Rethrows the run's error after recording it as failed.
+/// Rethrows the run's error after recording it as failed. With `ranks`
+/// (the cell as several tasks), rank 0 claims and records the cell and
+/// the other ranks train beside it.
 CIGL_API bool run_cell(const MatrixSetup& setup, std::size_t cell,
                        const Registry& registry, int threads,
-                       std::ostream* log = nullptr);
+                       std::ostream* log = nullptr,
+                       std::shared_ptr<Communicator> ranks = nullptr);
 
 /// Per cell: its values, and its status and metrics from the index
 /// ("missing" when the index has no row; "stale" when the row ran another

@@ -12,6 +12,7 @@
 
 #include "cigl/core/config.hpp"
 #include "cigl/core/costs.hpp"
+#include "cigl/core/distributed.hpp"
 #include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/trainer.hpp"
 #include "cigl/error.hpp"
@@ -43,6 +44,10 @@ struct RunOptions {
   /// Non-zero asks to stop at the next step boundary (the signal's number);
   /// empty: cigl/core/signals.hpp's stop_signal().
   std::function<int()> stop_signal;
+  /// A data-parallel run: every rank calls run_experiment with the same
+  /// config; rank 0 owns and writes the run folder, the others only
+  /// train, and all of them stop at the same step. nullptr: one process.
+  std::shared_ptr<Communicator> ranks;
 };
 
 struct RunSummary {
@@ -67,6 +72,18 @@ class CIGL_API Interrupted : public Error {
  private:
   int signal_;
   bool checkpoint_;
+};
+
+/// Thrown on the ranks other than 0 when rank 0 refused or failed to
+/// start the run; rank 0 reports why, these exit with the same code.
+class CIGL_API FollowingRankStopped : public Error {
+ public:
+  FollowingRankStopped(int exit_code, const std::string& what);
+  ~FollowingRankStopped() override;
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
 };
 
 /// Trains `config` into its run folder and evaluates it. Throws

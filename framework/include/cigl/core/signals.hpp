@@ -23,8 +23,9 @@ CIGL_API void request_stop(int signal);
 /// For tests of what survives a kill: where the environment variable
 /// CIGL_TEST_KILL_AT names this point ("step:120" for where=step and
 /// number=120, "validation:2", "test", "outputs"), the process sends
-/// itself CIGL_TEST_KILL_SIGNAL (a number, default 9: SIGKILL). Costs one
-/// test of a flag when the variable is unset.
+/// itself CIGL_TEST_KILL_SIGNAL (a number, default 9: SIGKILL); with
+/// CIGL_TEST_KILL_RANK, only the rank of that number (RANK) does. Costs
+/// one test of a flag when the variable is unset.
 CIGL_API void kill_point(const char* where, long long number = -1);
 
 /// "SIGTERM", "SIGINT", ... or "signal N".

@@ -13,6 +13,7 @@
 
 #include "cigl/core/config.hpp"
 #include "cigl/core/costs.hpp"
+#include "cigl/core/distributed.hpp"
 #include "cigl/dataset.hpp"
 #include "cigl/method.hpp"
 #include "cigl/model.hpp"
@@ -60,6 +61,10 @@ struct FitHooks {
 /// for 0, and at most the machine's cores (`warning` then says so).
 CIGL_API int cpu_threads(std::int64_t requested, std::string* warning);
 
+/// Throws ConfigError when `config` cannot run as `world_size` ranks (the
+/// global batch must split evenly over them).
+CIGL_API void check_world_size(const ExperimentConfig& config, int world_size);
+
 class CIGL_API Trainer {
  public:
   enum class Mode {
@@ -67,9 +72,12 @@ class CIGL_API Trainer {
     build_only,  ///< model, optimizer and method only, no data (--inspect)
   };
   /// Builds every component; throws ConfigError or DataError before any
-  /// step runs.
+  /// step runs. With `ranks` (a data-parallel run, cigl/core/distributed.hpp)
+  /// this trainer is one of them: every rank constructs its trainer, and
+  /// every call below is made on all ranks alike (they communicate).
   Trainer(const ExperimentConfig& config, const Registry& registry,
-          Mode mode = Mode::train);
+          Mode mode = Mode::train,
+          std::shared_ptr<Communicator> ranks = nullptr);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -119,6 +127,8 @@ class CIGL_API Trainer {
   double train_seconds() const;
   std::int64_t total_steps() const;
   std::string device_name() const;
+  /// The ranks of a data-parallel run; Collectives::single_process() else.
+  Collectives& ranks() const;
   const DataSplit& train_split() const;
   const DataSplit& validation_split() const;
   const DataSplit& test_split() const;
@@ -126,7 +136,8 @@ class CIGL_API Trainer {
   /// Model, optimizer, method, counters, generators and the position
   /// inside the current epoch, at any step boundary; loading it into a
   /// Trainer of the same config resumes the run bit-for-bit on CPU (with
-  /// the same thread count).
+  /// the same thread count). With several ranks every rank calls it (it
+  /// gathers each rank's generators) and gets the same archive.
   void save_state(const std::string& file) const;
   void load_state(const std::string& file);
   void save_state(torch::serialize::OutputArchive& archive) const;
