@@ -31,6 +31,7 @@ class LimitScan {
     if (t_.size() > ConfigLimits::max_bytes) {
       throw ConfigError(too_big(source_, t_.size()));
     }
+    check_ascii_outside_strings();
     int table_depth = 0;  // of the last [table] or [[array]] header
     while (i_ < t_.size()) {
       skip_blank(true);
@@ -78,6 +79,58 @@ class LimitScan {
       fail(where, "tables and arrays nested more than " +
                       std::to_string(ConfigLimits::max_depth) +
                       " deep (the most a config may nest)");
+    }
+  }
+
+  /// TOML allows non-ASCII characters only in strings and comments, and
+  /// TOML++ (3.3) reaches undefined behaviour on some elsewhere (a bare
+  /// key with U+045E): refused here, before it parses.
+  void check_ascii_outside_strings() const {
+    std::size_t k = 0;
+    auto starts = [&](const char* s) {
+      return t_.compare(k, std::char_traits<char>::length(s), s) == 0;
+    };
+    while (k < t_.size()) {
+      const char c = t_[k];
+      if (c == '#') {
+        while (k < t_.size() && t_[k] != '\n') ++k;
+      } else if (starts("\"\"\"") || starts("'''")) {
+        const std::string close(3, c);
+        k += 3;
+        while (k < t_.size() && t_.compare(k, 3, close) != 0) {
+          if (c == '"' && t_[k] == '\\') {
+            // After a backslash TOML++ asks whether the next character is
+            // whitespace (a line-ending backslash), then skips it.
+            std::size_t next = k + 1;
+            while (next < t_.size() && std::strchr(" \t\r\n", t_[next]) &&
+                   t_[next] != '\0') {
+              ++next;
+            }
+            if (next < t_.size() &&
+                static_cast<unsigned char>(t_[next]) >= 0x80) {
+              fail(next,
+                   "a non-ASCII character after a backslash in a multi-line "
+                   "string; write it as \\uXXXX");
+            }
+            k += 2;
+          } else {
+            ++k;
+          }
+        }
+        k += 3;
+      } else if (c == '"' || c == '\'') {
+        ++k;
+        while (k < t_.size() && t_[k] != c && t_[k] != '\n') {
+          k += c == '"' && t_[k] == '\\' ? 2 : 1;
+        }
+        ++k;
+      } else if (static_cast<unsigned char>(c) >= 0x80) {
+        fail(k,
+             "a non-ASCII character outside a string or comment (TOML keys "
+             "and values are ASCII; quote it)");
+      } else {
+        ++k;
+      }
     }
   }
 
@@ -158,6 +211,10 @@ class LimitScan {
         continue;
       }
       if (!multi && c == '\n') return;  // unterminated
+      if (static_cast<unsigned char>(c) >= 0x80 &&
+          std::strcmp(what, "key") == 0) {
+        fail(i_, "a non-ASCII character in a key (TOML++ mishandles them)");
+      }
       if (c == quote &&
           (!multi || t_.compare(i_, 3, std::string(3, quote)) == 0)) {
         if (i_ - content > limit) {
