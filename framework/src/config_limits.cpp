@@ -118,6 +118,10 @@ class LimitScan {
           }
         }
         k += 3;
+        // Up to two more quotes are content: the string ends after them.
+        for (int extra = 0; extra < 2 && k < t_.size() && t_[k] == c; ++extra) {
+          ++k;
+        }
       } else if (c == '"' || c == '\'') {
         ++k;
         while (k < t_.size() && t_[k] != c && t_[k] != '\n') {
