@@ -46,8 +46,7 @@ void list_plugins(const cigl::Registry& registry,
                   const std::vector<std::string>& search_path) {
   std::cout << "plugin folders (most specific first):\n";
   for (const auto& dir : search_path) std::cout << "  " << dir << "\n";
-  for (int k = 0; k < 6; ++k) {
-    auto kind = static_cast<cigl::Kind>(k);
+  for (cigl::Kind kind : cigl::all_kinds()) {
     auto components = registry.components(kind);
     std::cout << "\n" << cigl::kind_name(kind) << "s:\n";
     if (components.empty()) std::cout << "  (none)\n";
@@ -71,8 +70,12 @@ int describe(const cigl::Registry& registry, const std::string& what) {
   auto kind = cigl::kind_from_name(what.substr(0, slash));
   if (slash == std::string::npos || !kind) {
     std::cerr << "error: --describe takes kind/name, e.g. method/static "
-                 "(kinds: method, model, dataset, metric, distribution, "
-                 "schedule)\n";
+                 "(kinds:";
+    for (cigl::Kind k : cigl::all_kinds()) {
+      std::cerr << (k == cigl::all_kinds().front() ? " " : ", ")
+                << cigl::kind_name(k);
+    }
+    std::cerr << ")\n";
     return kUsageError;
   }
   const std::string name = what.substr(slash + 1);
