@@ -1,14 +1,12 @@
 #include "cigl/masking.hpp"
 
 #include <cmath>
-#include <sstream>
-#include <type_traits>
 
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/optim/sgd.h>
 
 #include "cigl/error.hpp"
+#include "cigl/optimizer.hpp"
 
 namespace cigl {
 
@@ -110,7 +108,7 @@ void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
 }
 
 void MaskSet::replace(std::size_t i, const torch::Tensor& mask,
-                      torch::optim::Optimizer& optimizer, bool reset_momentum) {
+                      Optimizer& optimizer, bool reset_grown_state) {
   torch::NoGradGuard no_grad;
   const auto old = layers_.at(i).mask;
   auto target = mask.to(old.device(), torch::kBool);
@@ -119,13 +117,11 @@ void MaskSet::replace(std::size_t i, const torch::Tensor& mask,
   set_mask(i, target);
   const auto& weight = layers_[i].weight;
   weight.masked_fill_(dropped.logical_or(grown), 0);
-  // Only the dropped connections lose their momentum: SNFS grows by the
-  // momentum of inactive weights, which must survive the update.
-  auto buffer = momentum_buffer(optimizer, weight);
-  if (buffer.defined()) {
-    buffer.masked_fill_(reset_momentum ? dropped.logical_or(grown) : dropped,
-                        0);
-  }
+  // Without reset_grown_state only the dropped connections lose their
+  // state: SNFS grows by the momentum of inactive weights, which must
+  // survive the update.
+  optimizer.reset_state(
+      weight, reset_grown_state ? dropped.logical_or(grown) : dropped);
 }
 
 std::vector<LayerShape> MaskSet::shapes() const {
@@ -166,41 +162,12 @@ void MaskSet::apply_to_gradients() const {
   }
 }
 
-namespace {
-// The optimizer state map is keyed by the parameter's TensorImpl: as its
-// printed address in LibTorch 1.x, as the pointer itself in later versions.
-template <class Key>
-Key state_key(const torch::Tensor& param) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream s;
-    s << param.unsafeGetTensorImpl();
-    return s.str();
-  } else {
-    return reinterpret_cast<Key>(param.unsafeGetTensorImpl());
-  }
-}
-}  // namespace
-
-torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
-                              const torch::Tensor& param) {
-  auto& state = optimizer.state();
-  using Key = typename std::decay_t<decltype(state)>::key_type;
-  const Key key = state_key<Key>(param);
-  auto it = state.find(key);
-  if (it == state.end()) return {};
-  if (auto* sgd =
-          dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
-    return sgd->momentum_buffer();
-  }
-  return {};
-}
-
-void MaskSet::apply_to_optimizer_state(
-    torch::optim::Optimizer& optimizer) const {
+void MaskSet::apply_to_optimizer_state(Optimizer& optimizer) const {
   torch::NoGradGuard no_grad;
   for (const auto& l : layers_) {
-    auto buffer = momentum_buffer(optimizer, l.weight);
-    if (buffer.defined()) buffer.mul_(l.mask.view(torch::kUInt8));
+    optimizer.for_each_state(l.weight, [&](torch::Tensor& state) {
+      state.mul_(l.mask.view(torch::kUInt8));
+    });
   }
 }
 

@@ -7,15 +7,16 @@
 #include <torch/cuda.h>
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/loss.h>
-#include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 #include <torch/utils.h>
 
+#include "cigl/core/averaging.hpp"
 #include "cigl/core/calibration.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
 #include "cigl/metric.hpp"
+#include "cigl/optimizer.hpp"
 #include "cigl/schedule.hpp"
 
 namespace F = torch::nn::functional;
@@ -57,7 +58,8 @@ struct Trainer::Impl {
   DatasetInfo info;
   bool timetable_known = true;  // false: --inspect of an unsized dataset
   std::shared_ptr<Model> model;
-  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::shared_ptr<Optimizer> optimizer;
+  std::unique_ptr<WeightAveraging> averaging;
   std::shared_ptr<Schedule> schedule;
   std::shared_ptr<Method> method;
   std::vector<std::pair<std::string, std::shared_ptr<Metric>>> metrics;
@@ -66,7 +68,7 @@ struct Trainer::Impl {
   TrainContext context;
   std::int64_t batch_size = 0, eval_batch_size = 0, epochs = 0;
   std::int64_t steps_per_epoch = 0, eval_every = 1;
-  double base_lr = 0;
+  double base_lr = 0, label_smoothing = 0;
   bool finalized = false;
   double seconds_before = 0;  // training time so far
 
@@ -85,6 +87,8 @@ struct Trainer::Impl {
     eval_batch_size = t.integer("eval_batch_size");
     epochs = t.integer("epochs");
     eval_every = t.integer("eval_every");
+    label_smoothing = t.number("label_smoothing");
+    averaging = std::make_unique<WeightAveraging>(config.averaging);
 
     dataset = registry.make<Dataset>(config.data.plugin, config.data.params);
     info = dataset->info();
@@ -134,14 +138,13 @@ struct Trainer::Impl {
                              ModelContext{info.input_shape, info.num_classes});
     model->to(device);
 
-    const Params& o = config.optimizer;
-    base_lr = o.number("lr");
-    optimizer = std::make_unique<torch::optim::SGD>(
-        model->parameters(),
-        torch::optim::SGDOptions(base_lr)
-            .momentum(o.number("momentum"))
-            .nesterov(o.boolean("nesterov") && o.number("momentum") > 0)
-            .weight_decay(o.number("weight_decay")));
+    OptimizerContext optimizer_context;
+    for (const auto& p : model->named_parameters()) {
+      optimizer_context.parameters.push_back({p.key(), p.value()});
+    }
+    optimizer = registry.make<Optimizer>(
+        config.optimizer.plugin, config.optimizer.params, optimizer_context);
+    base_lr = optimizer->base_lr();
 
     schedule = registry.make<Schedule>(
         config.schedule.plugin, config.schedule.params,
@@ -194,9 +197,22 @@ struct Trainer::Impl {
     }
   }
 
-  void set_lr(double lr) {
-    for (auto& group : optimizer->param_groups()) {
-      static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  /// The training split in a seeded random order, in training batches,
+  /// with the training augmentation: what the official bn_update sees
+  /// (main.py:391 of StevenBoys/CigL passes the training loader). Its own
+  /// generators, so it draws nothing from the training run's.
+  void for_each_augmented_train_batch(
+      const std::function<void(const torch::Tensor&, const torch::Tensor&)>&
+          fn) {
+    auto order_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 5);
+    auto draw_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 6);
+    auto order =
+        torch::randperm(train.size(), order_generator, torch::kLong).to(device);
+    for (std::int64_t begin = 0; begin < train.size(); begin += batch_size) {
+      auto index =
+          order.narrow(0, begin, std::min(batch_size, train.size() - begin));
+      fn(dataset->augment(train.inputs.index_select(0, index), draw_generator),
+         train.labels.index_select(0, index));
     }
   }
 
@@ -285,10 +301,12 @@ struct Trainer::Impl {
       auto labels = train.labels.index_select(0, index);
 
       lr = schedule->value(context.step);
-      set_lr(lr);
+      optimizer->set_lr(lr);
       method->before_step(context);
       optimizer->zero_grad();
-      auto loss = F::cross_entropy(model->forward(inputs), labels);
+      auto loss = F::cross_entropy(
+          model->forward(inputs), labels,
+          F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
       loss.backward();
       bool apply_step = true;
       if (method->topology_update_due(context)) {
@@ -302,6 +320,7 @@ struct Trainer::Impl {
       if (on_step) on_step(b + 1, steps_per_epoch);
     }
     method->on_epoch_end(context);
+    averaging->on_epoch_end(context.epoch + 1, context, *method);
     EpochRecord record;
     record.epoch = context.epoch + 1;
     record.step = context.step;
@@ -376,6 +395,9 @@ TestReport Trainer::test_report() {
       m.model = std::shared_ptr<Model>(holder, replacement.get());
       m.context.model = m.model;
     }
+    m.averaging->apply(m.context, [&m](const auto& fn) {
+      m.for_each_augmented_train_batch(fn);
+    });
     m.finalized = true;
   }
   TestReport report;
@@ -420,13 +442,15 @@ void Trainer::save_state(const std::string& file) const {
   const auto& m = *impl_;
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, optimizer_archive,
-      method_archive;
+      method_archive, averaging_archive;
   m.model->save(model_archive);
   m.optimizer->save(optimizer_archive);
   m.method->save(method_archive);
+  m.averaging->save(averaging_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("method", method_archive);
+  archive.write("averaging", averaging_archive);
   archive.write("step", torch::tensor(m.context.step));
   archive.write("epoch", torch::tensor(m.context.epoch));
   archive.write("rng/shuffle", m.shuffle_generator.get_state());
@@ -454,13 +478,17 @@ void Trainer::load_state_unchecked(const std::string& file) {
   torch::serialize::InputArchive archive;
   archive.load_from(file, m.device);
   torch::serialize::InputArchive model_archive, optimizer_archive,
-      method_archive;
+      method_archive, averaging_archive;
   archive.read("model", model_archive);
   archive.read("optimizer", optimizer_archive);
   archive.read("method", method_archive);
   m.model->load(model_archive);
   m.optimizer->load(optimizer_archive);
   m.method->load(method_archive);
+  // States saved before averaging was a component have none to restore.
+  if (archive.try_read("averaging", averaging_archive)) {
+    m.averaging->load(averaging_archive);
+  }
   torch::Tensor step, epoch, shuffle, augment, global;
   archive.read("step", step);
   archive.read("epoch", epoch);

@@ -120,7 +120,7 @@ TEST_F(Cli, InspectCountsTheSparseModel) {
 TEST_F(Cli, VersionNamesThePluginApi) {
   auto r = run("--version");
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.output.find("plugin API 2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("plugin API 3"), std::string::npos) << r.output;
 }
 
 }  // namespace

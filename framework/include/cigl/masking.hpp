@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <torch/nn/module.h>
-#include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
@@ -22,6 +21,8 @@
 #include "cigl/export.hpp"
 
 namespace cigl {
+
+class Optimizer;
 
 struct MaskableParameter {
   std::string name;  ///< module path and ".weight", e.g. "conv1.weight"
@@ -52,12 +53,13 @@ class CIGL_API MaskSet {
   const torch::Tensor& mask(std::size_t i) const { return layers_[i].mask; }
   void set_mask(std::size_t i, torch::Tensor mask);
   /// Installs a new mask for layer i and keeps the weights consistent:
-  /// dropped weights and their momentum become zero; newly grown
+  /// dropped weights become zero with fresh optimizer state; newly grown
   /// connections (inactive before) start at zero weight and, with
-  /// `reset_momentum`, zero momentum. A connection dropped and regrown at
-  /// once is not new: it keeps its weight and momentum.
-  void replace(std::size_t i, const torch::Tensor& mask,
-               torch::optim::Optimizer& optimizer, bool reset_momentum = true);
+  /// `reset_grown_state`, fresh optimizer state (Optimizer::reset_state:
+  /// zero momentum, zero Adam moments). A connection dropped and regrown at
+  /// once is not new: it keeps its weight and state.
+  void replace(std::size_t i, const torch::Tensor& mask, Optimizer& optimizer,
+               bool reset_grown_state = true);
   std::vector<LayerShape> shapes() const;
 
   /// Draws each layer's mask uniformly at random with exactly
@@ -67,8 +69,8 @@ class CIGL_API MaskSet {
 
   void apply_to_weights() const;
   void apply_to_gradients() const;
-  /// Zeroes the optimizer state (SGD momentum) of inactive weights.
-  void apply_to_optimizer_state(torch::optim::Optimizer& optimizer) const;
+  /// Zeroes every per-element optimizer state of inactive weights.
+  void apply_to_optimizer_state(Optimizer& optimizer) const;
 
   std::int64_t active(std::size_t i) const;
   std::int64_t active() const;
@@ -86,10 +88,5 @@ class CIGL_API MaskSet {
   };
   std::vector<Layer> layers_;
 };
-
-/// The SGD momentum buffer of `param`, or an undefined tensor when the
-/// optimizer has none (yet). Works across LibTorch versions.
-CIGL_API torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
-                                       const torch::Tensor& param);
 
 }  // namespace cigl

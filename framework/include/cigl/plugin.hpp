@@ -18,7 +18,9 @@
 
 // Bumped whenever an SDK class's layout or virtual table changes.
 // 2: Dataset::augment, Method::training_flops, DatasetInfo::train_examples.
-#define CIGL_PLUGIN_API_VERSION 2
+// 3: Kind::optimizer and the Optimizer interface (TrainContext::optimizer,
+//    MaskSet::replace take it), Method::averaging_snapshot.
+#define CIGL_PLUGIN_API_VERSION 3
 
 #define CIGL_STR_(x) #x
 #define CIGL_STR(x) CIGL_STR_(x)
