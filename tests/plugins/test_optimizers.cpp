@@ -67,6 +67,30 @@ TEST(SgdOptimizer, IsLibTorchSgd) {
   }
 }
 
+// SGD without momentum and with zero gradients: one step is w - lr wd w,
+// on the weights only with "weights" (the default), the bias too with
+// "all".
+TEST(SgdOptimizer, WeightDecayTouchesOnlyTheChosenParameters) {
+  for (const std::string scope : {"weights", "all"}) {
+    auto a = net(7);
+    const auto w0 = a->fc->weight.detach().clone();
+    const auto b0 = a->fc->bias.detach().clone();
+    auto opt = test::make_optimizer("sgd", *a,
+                                    {{"lr", 0.1},
+                                     {"momentum", 0.0},
+                                     {"nesterov", false},
+                                     {"weight_decay", 0.5},
+                                     {"weight_decay_on", scope}});
+    for (auto& p : a->parameters()) p.mutable_grad() = torch::zeros_like(p);
+    opt->step();
+    EXPECT_TRUE(torch::allclose(a->fc->weight, w0 * 0.95, 1e-6, 1e-8))
+        << scope;
+    EXPECT_TRUE(torch::allclose(a->fc->bias, scope == "all" ? b0 * 0.95 : b0,
+                                1e-6, 1e-8))
+        << scope;
+  }
+}
+
 class AdamFamily : public ::testing::TestWithParam<std::string> {};
 
 // Adam and AdamW against LibTorch's Adam and AdamW on dense parameters.
