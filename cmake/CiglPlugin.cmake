@@ -2,8 +2,9 @@
 #
 # Builds one plugin: a MODULE library libcigl_<kind>_<name>.so linked to
 # cigl::cigl, and installs it into the plugin folder of the install prefix.
-# <kind> is method, model, dataset, metric, distribution or schedule; it
-# only names the file (a plugin may register components of any kind).
+# <kind> is method, model, dataset, metric, distribution, schedule or
+# optimizer; it only names the file (a plugin may register components of
+# any kind).
 #
 # The same file serves the cigl tree and the installed SDK
 # (find_package(cigl)):

@@ -1,16 +1,58 @@
 // cigl-report: summarises finished run folders into report.md, report.csv
 // and sparsity.svg. Exit codes: 0 success, 2 usage error, 1 failure (no
 // finished run, an unreadable folder, a --by or --ignore key no run has).
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/program_options.hpp>
 
+#include "cigl/core/paired.hpp"
 #include "cigl/core/report.hpp"
+#include "cigl/error.hpp"
 
 namespace po = boost::program_options;
+
+namespace {
+
+// --paired-a/--paired-b: the paired comparison across seeds
+// (cigl/core/paired.hpp), written beside the report.
+int write_paired_comparison(const po::variables_map& vm,
+                            const std::vector<std::string>& runs,
+                            const std::string& output) {
+  if (!vm.count("paired-a") || !vm.count("paired-b")) {
+    std::cerr << "error: --paired-a and --paired-b go together\n";
+    return 2;
+  }
+  std::vector<std::string> metrics = {"ece", "nll", "accuracy"};
+  if (vm.count("paired-metric")) {
+    metrics = vm["paired-metric"].as<std::vector<std::string>>();
+  }
+  const auto comparison = cigl::compare_paired(
+      runs, cigl::parse_selection(vm["paired-a"].as<std::string>()),
+      cigl::parse_selection(vm["paired-b"].as<std::string>()), metrics);
+  for (const auto& [name, text] :
+       {std::pair<std::string, std::string>{"paired.md",
+                                            cigl::paired_markdown(comparison)},
+        {"paired.csv", cigl::paired_csv(comparison)}}) {
+    const auto path = std::filesystem::path(output) / name;
+    const auto temp = path.string() + ".tmp";
+    std::ofstream out(temp);
+    out << text;
+    if (!out.flush()) throw cigl::Error("cannot write " + temp);
+    out.close();
+    std::filesystem::rename(temp, path);
+  }
+  std::cout << comparison.rows.size() << " paired rows -> " << output
+            << "/paired.md, paired.csv\n";
+  return comparison.rows.empty() ? 1 : 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   po::options_description options("cigl-report RUN_DIR... [options]");
@@ -24,7 +66,13 @@ int main(int argc, char** argv) {
       "average over differences in this config key (or all keys under it, "
       "e.g. metrics) instead of grouping by it (repeatable)")(
       "output,o", po::value<std::string>(),
-      "where to write the report (default: the first RUN_DIR)");
+      "where to write the report (default: the first RUN_DIR)")(
+      "paired-a", po::value<std::string>(),
+      "with --paired-b: compare runs matching KEY=VALUE[,KEY=VALUE...] ...")(
+      "paired-b", po::value<std::string>(),
+      "... with these, paired by density and seed (paired.md, paired.csv)")(
+      "paired-metric", po::value<std::vector<std::string>>()->composing(),
+      "metrics of the paired comparison (default: ece, nll, accuracy)");
   po::positional_options_description positional;
   positional.add("runs", -1);
   po::variables_map vm;
@@ -75,6 +123,9 @@ int main(int argc, char** argv) {
     std::cout << ") -> " << output << "/report.md, report.csv, sparsity.svg\n";
     for (const auto& r : report.unfinished) {
       std::cerr << "warning: not finished, not averaged: " << r << "\n";
+    }
+    if (vm.count("paired-a") || vm.count("paired-b")) {
+      return write_paired_comparison(vm, runs, output);
     }
     return 0;
   } catch (const std::exception& e) {

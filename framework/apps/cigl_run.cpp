@@ -114,8 +114,7 @@ std::vector<std::string> load_and_list(
 }
 
 void list_plugins(const cigl::Registry& registry) {
-  for (int k = 0; k < 6; ++k) {
-    auto kind = static_cast<cigl::Kind>(k);
+  for (cigl::Kind kind : cigl::all_kinds()) {
     auto components = registry.components(kind);
     std::cout << "\n" << cigl::kind_name(kind) << "s:\n";
     if (components.empty()) std::cout << "  (none)\n";
@@ -150,7 +149,8 @@ int describe(const cigl::Registry& registry, const std::string& what) {
   const std::pair<const char*, const std::vector<cigl::ParamSpec>&> core[] = {
       {"experiment", cigl::experiment_specs()},
       {"training", cigl::training_specs()},
-      {"optimizer", cigl::optimizer_specs()}};
+      {"averaging", cigl::averaging_specs()},
+      {"distributed", cigl::distributed_specs()}};
   for (const auto& [section, specs] : core) {
     if (what != section) continue;
     std::cout << "[" << section << "] (cigl-run's own section)\n\n";
@@ -161,9 +161,13 @@ int describe(const cigl::Registry& registry, const std::string& what) {
   auto kind = cigl::kind_from_name(what.substr(0, slash));
   if (slash == std::string::npos || !kind) {
     std::cerr << "error: --describe takes kind/name, e.g. method/static "
-                 "(kinds: method, model, dataset, metric, distribution, "
-                 "schedule), or a section: experiment, training, "
-                 "optimizer\n";
+                 "(kinds:";
+    for (cigl::Kind k : cigl::all_kinds()) {
+      std::cerr << (k == cigl::all_kinds().front() ? " " : ", ")
+                << cigl::kind_name(k);
+    }
+    std::cerr << "), or a section: experiment, training, averaging, "
+                 "distributed\n";
     return kUsageError;
   }
   const std::string name = what.substr(slash + 1);

@@ -12,6 +12,7 @@
 #include "cigl/error.hpp"
 #include "config_access.hpp"
 #include "config_limits.hpp"
+#include "config_migration.hpp"
 #include "toml_value.hpp"
 
 namespace fs = std::filesystem;
@@ -79,19 +80,31 @@ const std::vector<ParamSpec>& training_specs() {
                         "off, on, or auto (time both per layer at setup, "
                         "keep the faster)")
           .one_of({"off", "on", "auto"}),
+      ParamSpec::number("label_smoothing", 0.0,
+                        "training loss: cross-entropy against (1 - e) "
+                        "one-hot + e / classes (RigL's ImageNet recipe: "
+                        "0.1)")
+          .min(0)
+          .max(0.999),
   };
   return specs;
 }
 
-const std::vector<ParamSpec>& optimizer_specs() {
+const std::vector<ParamSpec>& averaging_specs() {
   static const std::vector<ParamSpec> specs = {
-      ParamSpec::string("type", "sgd", "optimizer").one_of({"sgd"}),
-      ParamSpec::number("lr", 0.1,
-                        "base learning rate (the schedule scales it)")
-          .greater_than(0),
-      ParamSpec::number("momentum", 0.9, "SGD momentum").min(0).max(0.999),
-      ParamSpec::boolean("nesterov", true, "Nesterov momentum"),
-      ParamSpec::number("weight_decay", 5e-4, "L2 weight decay").min(0),
+      ParamSpec::boolean("enabled", false,
+                         "average the weights; writing an [averaging] "
+                         "section turns it on unless it says false"),
+      ParamSpec::number("from", 0.8,
+                        "first averaged epoch, inclusive: an epoch number "
+                        "(unit = \"epochs\") or a fraction of the epochs")
+          .min(0),
+      ParamSpec::string("unit", "fraction",
+                        "unit of `from`: fraction of the epochs, or epochs")
+          .one_of({"fraction", "epochs"}),
+      ParamSpec::boolean("recompute_batchnorm", true,
+                         "recompute BatchNorm statistics of the averaged "
+                         "model over the augmented training data"),
   };
   return specs;
 }
@@ -129,6 +142,7 @@ const SectionDefault kPluginSections[] = {
     {"model", Kind::model, "mlp"},
     {"method", Kind::method, "dense"},
     {"schedule", Kind::schedule, "constant"},
+    {"optimizer", Kind::optimizer, "sgd"},
 };
 const char* const kDefaultMetrics[] = {
     "accuracy",      "top5", "ece",   "mce",        "adaptive_ece",
@@ -136,8 +150,9 @@ const char* const kDefaultMetrics[] = {
 // `matrix` and `slurm` describe a set of runs, not one run: accepted here
 // and read by matrix.cpp.
 const char* const kSections[] = {
-    "experiment", "training", "optimizer", "data",        "model",  "method",
-    "schedule",   "metrics",  "plugins",   "distributed", "matrix", "slurm"};
+    "experiment", "training", "optimizer", "data",    "model",
+    "method",     "schedule", "metrics",   "plugins", "distributed",
+    "matrix",     "slurm",    "averaging"};
 
 std::string position(const std::string& file, const toml::source_region& s) {
   if (s.begin.line == 0) return file;
@@ -201,8 +216,12 @@ class Resolver {
         for (const auto& s : specs) names.push_back(s.name);
         std::string message = "unknown key";
         std::string near = closest_match(name, names);
-        if (!near.empty()) message += " (did you mean '" + near + "'?)";
-        if (near.empty()) {
+        const auto moved = moved_key_hint(key_path);
+        if (moved) {
+          message += ": " + *moved;
+        } else if (!near.empty()) {
+          message += " (did you mean '" + near + "'?)";
+        } else {
           message += "; known keys: ";
           for (std::size_t i = 0; i < names.size(); ++i) {
             message += (i ? ", " : "") + names[i];
@@ -398,10 +417,12 @@ class Resolver {
     }
   }
 
+  // `legacy_key`: an older spelling of `plugin` that is still read.
   ComponentChoice plugin_section(const toml::node* node, Kind kind,
                                  const std::string& path,
                                  const std::string& default_plugin,
-                                 std::set<std::string> extra = {"plugin"}) {
+                                 std::set<std::string> extra = {"plugin"},
+                                 const std::string& legacy_key = "") {
     ComponentChoice choice;
     choice.plugin = default_plugin;
     const toml::table* table = nullptr;
@@ -414,6 +435,23 @@ class Resolver {
     toml::source_region where;
     if (table) {
       where = table->source();
+      const toml::node* legacy =
+          legacy_key.empty() ? nullptr : table->get(legacy_key);
+      if (legacy) {
+        extra.insert(legacy_key);
+        const std::string legacy_path = path + "." + legacy_key;
+        if (table->contains("plugin")) {
+          error(
+              origin(legacy_path, legacy->source()), legacy_path,
+              "give `plugin` only (`" + legacy_key + "` is its old spelling)");
+        } else if (auto s = legacy->value_exact<std::string>()) {
+          choice.plugin = *s;
+          where = legacy->source();
+        } else {
+          error(origin(legacy_path, legacy->source()), legacy_path,
+                "expected a plugin name (string)");
+        }
+      }
       if (auto p = table->get("plugin")) {
         where = p->source();
         if (auto s = p->value_exact<std::string>()) {
@@ -422,7 +460,7 @@ class Resolver {
           error(origin(path + ".plugin", where), path + ".plugin",
                 "expected a plugin name (string)");
         }
-      } else if (default_plugin.empty()) {
+      } else if (default_plugin.empty() && !legacy) {
         error(origin(path, where), path,
               std::string("missing `plugin = \"...\"` (the ") +
                   kind_name(kind) + " to use)");
@@ -585,6 +623,25 @@ std::vector<std::string> ConfigDocument::plugin_paths() const {
   return out;
 }
 
+namespace {
+// Configs written before optimizers were plugins say `type = "sgd"` and
+// meant weight decay on every parameter; they keep meaning that unless
+// they say otherwise.
+void resolve_legacy_optimizer(const toml::table& root, Resolver& r,
+                              ComponentChoice& optimizer) {
+  const toml::table* table = root["optimizer"].as_table();
+  if (!table || !table->contains("type") || table->contains("plugin") ||
+      table->contains("weight_decay_on") ||
+      !optimizer.params.has("weight_decay_on")) {
+    return;
+  }
+  optimizer.params.set(
+      "weight_decay_on", std::string("all"),
+      r.origin("optimizer.type", table->get("type")->source()) +
+          " (an old config: weight decay on every parameter, as then)");
+}
+}  // namespace
+
 ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
   Resolver r(registry, impl_->source, impl_->overrides);
   const toml::table& root = impl_->root;
@@ -616,18 +673,17 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
       r.resolve(table_of("experiment"), experiment_specs(), "experiment", {});
   config.training =
       r.resolve(table_of("training"), training_specs(), "training", {});
-  config.optimizer =
-      r.resolve(table_of("optimizer"), optimizer_specs(), "optimizer", {});
   config.distributed = r.resolve(table_of("distributed"), distributed_specs(),
                                  "distributed", {});
   ComponentChoice* sections[] = {&config.data, &config.model, &config.method,
-                                 &config.schedule};
-  for (std::size_t i = 0; i < 4; ++i) {
+                                 &config.schedule, &config.optimizer};
+  for (std::size_t i = 0; i < std::size(sections); ++i) {
     const auto& d = kPluginSections[i];
     std::set<std::string> core_keys = {"plugin"};
     if (sections[i] == &config.model) core_keys.insert("init_from");
-    *sections[i] = r.plugin_section(root.get(d.section), d.kind, d.section,
-                                    d.plugin, core_keys);
+    *sections[i] =
+        r.plugin_section(root.get(d.section), d.kind, d.section, d.plugin,
+                         core_keys, d.kind == Kind::optimizer ? "type" : "");
   }
   // [model] init_from: weights to start from, a model.pt (relative to the
   // config's folder).
@@ -647,6 +703,14 @@ ExperimentConfig ConfigDocument::resolve(const Registry& registry) const {
       r.error(where, "model.init_from",
               "expected the path of a model.pt (a string)");
     }
+  }
+  resolve_legacy_optimizer(root, r, config.optimizer);
+  const toml::table* averaging = table_of("averaging");
+  config.averaging = r.resolve(averaging, averaging_specs(), "averaging", {});
+  if (averaging && !averaging->contains("enabled")) {
+    // Writing the section is asking for averaging.
+    config.averaging.set("enabled", true,
+                         r.origin("averaging", averaging->source()));
   }
 
   if (const toml::node* metrics = root.get("metrics")) {
@@ -761,8 +825,9 @@ std::string to_toml(const ExperimentConfig& config) {
   toml::table root;
   root.insert("experiment", params_table(config.experiment));
   root.insert("training", params_table(config.training));
-  root.insert("optimizer", params_table(config.optimizer));
+  root.insert("averaging", params_table(config.averaging));
   const std::pair<const char*, const ComponentChoice*> sections[] = {
+      {"optimizer", &config.optimizer},
       {"data", &config.data},
       {"model", &config.model},
       {"method", &config.method},

@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <torch/optim/sgd.h>
 
+#include "cigl/optimizer.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -298,8 +300,10 @@ torch::Tensor momentum_of(torch::optim::SGD& sgd, const torch::Tensor& param,
 
 }  // namespace
 
-void KernelRouting::optimizer_step(torch::optim::Optimizer& optimizer) {
-  auto* sgd = dynamic_cast<torch::optim::SGD*>(&optimizer);
+void KernelRouting::optimizer_step(Optimizer& optimizer) {
+  torch::optim::Optimizer* underlying = optimizer.torch_optimizer();
+  auto* sgd =
+      underlying ? dynamic_cast<torch::optim::SGD*>(underlying) : nullptr;
   if (!sgd || step_->dense_gradient) {
     optimizer.step();
     return;

@@ -10,6 +10,7 @@
 #include <torch/optim/sgd.h>
 
 #include "cigl/error.hpp"
+#include "cigl/optimizer.hpp"
 
 namespace cigl {
 
@@ -119,7 +120,7 @@ void MaskSet::set_mask(std::size_t i, torch::Tensor mask) {
 }
 
 void MaskSet::replace(std::size_t i, const torch::Tensor& mask,
-                      torch::optim::Optimizer& optimizer, bool reset_momentum) {
+                      Optimizer& optimizer, bool reset_grown_state) {
   torch::NoGradGuard no_grad;
   const auto old = layers_.at(i).mask;
   auto target = mask.to(old.device(), torch::kBool);
@@ -128,13 +129,11 @@ void MaskSet::replace(std::size_t i, const torch::Tensor& mask,
   set_mask(i, target);
   const auto& weight = layers_[i].weight;
   weight.masked_fill_(dropped.logical_or(grown), 0);
-  // Only the dropped connections lose their momentum: SNFS grows by the
-  // momentum of inactive weights, which must survive the update.
-  auto buffer = momentum_buffer(optimizer, weight);
-  if (buffer.defined()) {
-    buffer.masked_fill_(reset_momentum ? dropped.logical_or(grown) : dropped,
-                        0);
-  }
+  // Without reset_grown_state only the dropped connections lose their
+  // state: SNFS grows by the momentum of inactive weights, which must
+  // survive the update.
+  optimizer.reset_state(
+      weight, reset_grown_state ? dropped.logical_or(grown) : dropped);
 }
 
 std::vector<LayerShape> MaskSet::shapes() const {
@@ -194,35 +193,6 @@ void MaskSet::note_masked_gradient(std::size_t i,
                                             grad._version(), l.version};
 }
 
-namespace {
-// The optimizer state map is keyed by the parameter's TensorImpl: as its
-// printed address in LibTorch 1.x, as the pointer itself in later versions.
-template <class Key>
-Key state_key(const torch::Tensor& param) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream s;
-    s << param.unsafeGetTensorImpl();
-    return s.str();
-  } else {
-    return reinterpret_cast<Key>(param.unsafeGetTensorImpl());
-  }
-}
-}  // namespace
-
-torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
-                              const torch::Tensor& param) {
-  auto& state = optimizer.state();
-  using Key = typename std::decay_t<decltype(state)>::key_type;
-  const Key key = state_key<Key>(param);
-  auto it = state.find(key);
-  if (it == state.end()) return {};
-  if (auto* sgd =
-          dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
-    return sgd->momentum_buffer();
-  }
-  return {};
-}
-
 std::int64_t MaskSet::active(std::size_t i) const {
   return layers_.at(i).mask.sum().item<std::int64_t>();
 }
@@ -260,6 +230,35 @@ void MaskSet::load(torch::serialize::InputArchive& archive) {
     l.mask = mask.to(l.weight.device(), torch::kBool).contiguous();
     l.version = next_mask_version();
   }
+}
+
+namespace {
+// The optimizer state map is keyed by the parameter's TensorImpl: as its
+// printed address in LibTorch 1.x, as the pointer itself in later versions.
+template <class Key>
+Key state_key(const torch::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << param.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return reinterpret_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
+}  // namespace
+
+torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
+                              const torch::Tensor& param) {
+  auto& state = optimizer.state();
+  using Key = typename std::decay_t<decltype(state)>::key_type;
+  const Key key = state_key<Key>(param);
+  auto it = state.find(key);
+  if (it == state.end()) return {};
+  if (auto* sgd =
+          dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+    return sgd->momentum_buffer();
+  }
+  return {};
 }
 
 }  // namespace cigl

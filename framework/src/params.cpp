@@ -6,16 +6,29 @@
 
 namespace cigl {
 
-namespace {
-const char* const kKindNames[] = {"method", "model",        "dataset",
-                                  "metric", "distribution", "schedule"};
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::method: return "method";
+    case Kind::model: return "model";
+    case Kind::dataset: return "dataset";
+    case Kind::metric: return "metric";
+    case Kind::distribution: return "distribution";
+    case Kind::schedule: return "schedule";
+    case Kind::optimizer: return "optimizer";
+  }
+  return "?";
 }
 
-const char* kind_name(Kind kind) { return kKindNames[static_cast<int>(kind)]; }
+const std::vector<Kind>& all_kinds() {
+  static const std::vector<Kind> kinds = {
+      Kind::method,       Kind::model,    Kind::dataset,  Kind::metric,
+      Kind::distribution, Kind::schedule, Kind::optimizer};
+  return kinds;
+}
 
 std::optional<Kind> kind_from_name(const std::string& name) {
-  for (int i = 0; i < 6; ++i) {
-    if (name == kKindNames[i]) return static_cast<Kind>(i);
+  for (Kind kind : all_kinds()) {
+    if (name == kind_name(kind)) return kind;
   }
   return std::nullopt;
 }

@@ -76,6 +76,16 @@ std::vector<ParamSpec> DynamicSparsity::params(
   };
 }
 
+ParamSpec DynamicSparsity::update_rule_param() {
+  return ParamSpec::string(
+             "update_rule", "exact",
+             "\"exact\": RigL's update with exact counts (density fixed); "
+             "\"sparselearning\": the CigL code's (ceil drop count, "
+             "whole-tensor ranking, growth shortfall, regrown weights "
+             "reset, updates at steps 99, 199, ...)")
+      .one_of({"exact", "sparselearning"});
+}
+
 DynamicSparsity::DynamicSparsity(const Params& p)
     : density_(p.number("density")),
       distribution_(p.component("distribution")),
@@ -84,7 +94,9 @@ DynamicSparsity::DynamicSparsity(const Params& p)
       begin_value_(p.number("begin")),
       end_value_(p.number("end")),
       unit_(p.string("timing_unit")),
-      prune_rate_(p.number("prune_rate")) {
+      prune_rate_(p.number("prune_rate")),
+      sparselearning_(p.has("update_rule") &&
+                      p.string("update_rule") == "sparselearning") {
   if (unit_ == "fraction" && (begin_value_ > 1 || end_value_ > 1)) {
     p.fail(begin_value_ > 1 ? "begin" : "end",
            "is a fraction of training (timing_unit = \"fraction\"), so at "
@@ -122,14 +134,23 @@ void DynamicSparsity::setup(TrainContext& context, std::uint64_t stream) {
 }
 
 bool DynamicSparsity::update_due(const TrainContext& context) const {
-  const auto t = context.step;
-  return t > 0 && t % interval_ == 0 && t >= begin_ && t < end_;
+  return update_due_at(context.step);
+}
+
+bool DynamicSparsity::update_due_at(std::int64_t t) const {
+  if (t < begin_ || t >= end_) return false;
+  // sparselearning counts the step just taken: (global_step + 1) %
+  // interval == 0 (main.py:79 of StevenBoys/CigL).
+  return sparselearning_ ? (t + 1) % interval_ == 0
+                         : t > 0 && t % interval_ == 0;
 }
 
 std::int64_t DynamicSparsity::update_steps(std::int64_t total_steps) const {
-  // Multiples of the interval in [max(1, begin), min(end, total) - 1].
-  const std::int64_t first = std::max<std::int64_t>(1, begin_);
-  const std::int64_t last = std::min(end_, total_steps) - 1;
+  // Steps t + offset that are multiples of the interval, with t in
+  // [begin, min(end, total) - 1] (and t > 0 for the exact rule).
+  const std::int64_t offset = sparselearning_ ? 1 : 0;
+  const std::int64_t first = std::max<std::int64_t>(1, begin_ + offset);
+  const std::int64_t last = std::min(end_, total_steps) - 1 + offset;
   if (last < first) return 0;
   return last / interval_ - (first - 1) / interval_;
 }
@@ -148,6 +169,10 @@ void DynamicSparsity::drop_and_grow(
     TrainContext& context,
     const std::function<torch::Tensor(std::size_t)>& grow_score) {
   torch::NoGradGuard no_grad;
+  if (sparselearning_) {
+    drop_and_grow_sparselearning(context, grow_score);
+    return;
+  }
   for (std::size_t i = 0; i < masks_.size(); ++i) {
     const auto& weight = masks_.weight(i);
     const auto k = drop_count(i, context.step);
@@ -159,10 +184,70 @@ void DynamicSparsity::drop_and_grow(
   }
 }
 
+void DynamicSparsity::drop_and_grow_sparselearning(
+    TrainContext& context,
+    const std::function<torch::Tensor(std::size_t)>& grow_score) {
+  // The drop fraction as of the previous step: sparselearning steps its
+  // decay after each optimizer step (core.py:767-776).
+  const double rate =
+      drop_fraction(std::max<std::int64_t>(0, context.step - 1));
+  const std::size_t n_layers = masks_.size();
+  // Masking.adjust_prune_rate (core.py:258-277) with the "none"
+  // redistribution, whose statistic is the count of non-zero weights
+  // (funcs/redistribute.py:64-86, 89-94).
+  std::vector<double> nonzero(n_layers);
+  double total_nonzero = 0;
+  for (std::size_t i = 0; i < n_layers; ++i) {
+    nonzero[i] = static_cast<double>(
+        masks_.weight(i).count_nonzero().item<std::int64_t>());
+    total_nonzero += nonzero[i];
+  }
+  for (std::size_t i = 0; i < n_layers; ++i) {
+    const auto& weight = masks_.weight(i);
+    const std::int64_t n = weight.numel();
+    const std::int64_t active = masks_.active(i);
+    const double sparsity =
+        static_cast<double>(n - active) / static_cast<double>(n);
+    double layer_rate = rate;
+    if (sparsity < 0.2 && total_nonzero > 0 && nonzero[i] > 0) {
+      const double share = nonzero[i] / total_nonzero;
+      const double expected = 1.0 / static_cast<double>(n_layers);
+      if (expected / share < 1.0) layer_rate = std::min(sparsity, rate);
+    }
+    // magnitude_prune: ceil, then the k = zeros + removals smallest |w| of
+    // the whole tensor lose their mask bit.
+    const auto removals = static_cast<std::int64_t>(
+        std::ceil(layer_rate * static_cast<double>(active)));
+    if (removals == 0) continue;
+    auto mask = masks_.mask(i).reshape(-1).clone();
+    const std::int64_t k = std::min(n, (n - active) + removals);
+    auto smallest = std::get<1>(weight.detach().abs().reshape(-1).topk(
+        k, 0, /*largest=*/false, /*sorted=*/false));
+    mask.index_fill_(0, smallest, false);
+    const std::int64_t removed = active - mask.sum().item<std::int64_t>();
+    // abs_grad_growth: the `removed` largest scores among the entries
+    // inactive now. Where fewer than that have a non-zero score, the
+    // official top-k fills up with zero scores, whose order torch.sort
+    // leaves open (active entries among them grow nothing); here those
+    // picks grow nothing and touch no weight: the layer grows fewer.
+    auto score = grow_score(i).reshape(-1).to(torch::kDouble).abs();
+    auto candidates =
+        mask.logical_not().to(score.device()).logical_and(score > 0);
+    const std::int64_t n_grow =
+        std::min(removed, candidates.sum().item<std::int64_t>());
+    auto grown = largest_among(score, candidates, n_grow);
+    mask.index_fill_(0, grown.to(mask.device()), true);
+    replace_mask(i, mask.view_as(weight), *context.optimizer);
+    // Every grown entry starts at 0, a regrown one too, with its optimizer
+    // state kept (core.py:839-843 masks the momentum by the new mask only).
+    weight.view(-1).index_fill_(0, grown.to(weight.device()), 0);
+  }
+}
+
 void DynamicSparsity::replace_mask(std::size_t i, const torch::Tensor& mask,
-                                   torch::optim::Optimizer& optimizer,
-                                   bool reset_momentum) {
-  masks_.replace(i, mask, optimizer, reset_momentum);
+                                   Optimizer& optimizer,
+                                   bool reset_grown_state) {
+  masks_.replace(i, mask, optimizer, reset_grown_state);
 }
 
 void DynamicSparsity::save(torch::serialize::OutputArchive& archive) const {

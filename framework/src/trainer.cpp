@@ -10,10 +10,10 @@
 #include <torch/cuda.h>
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/loss.h>
-#include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 #include <torch/utils.h>
 
+#include "cigl/core/averaging.hpp"
 #include "cigl/core/calibration.hpp"
 #include "cigl/core/data_parallel.hpp"
 #include "cigl/core/device.hpp"
@@ -24,6 +24,7 @@
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
 #include "cigl/metric.hpp"
+#include "cigl/optimizer.hpp"
 #include "cigl/random.hpp"
 #include "cigl/schedule.hpp"
 
@@ -107,7 +108,8 @@ struct Trainer::Impl {
   DatasetInfo info;
   bool timetable_known = true;  // false: --inspect of an unsized dataset
   std::shared_ptr<Model> model;
-  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::shared_ptr<Optimizer> optimizer;
+  std::unique_ptr<WeightAveraging> averaging;
   std::shared_ptr<Schedule> schedule;
   std::shared_ptr<Method> method;
   std::vector<std::pair<std::string, std::shared_ptr<Metric>>> metrics;
@@ -117,7 +119,7 @@ struct Trainer::Impl {
   TrainContext context;
   std::int64_t batch_size = 0, eval_batch_size = 0, epochs = 0;
   std::int64_t steps_per_epoch = 0, eval_every = 1;
-  double base_lr = 0;
+  double base_lr = 0, label_smoothing = 0;
   bool finalized = false;
   double seconds_before = 0;  // training time before the current call
   // Set while train_epoch runs, so a state saved mid-epoch counts the
@@ -209,6 +211,8 @@ struct Trainer::Impl {
     epochs = t.integer("epochs");
     eval_every = t.integer("eval_every");
     const bool temperature_scaling = e.boolean("temperature_scaling");
+    label_smoothing = t.number("label_smoothing");
+    averaging = std::make_unique<WeightAveraging>(config.averaging);
 
     dataset = registry.make<Dataset>(config.data.plugin, config.data.params);
     info = dataset->info();
@@ -298,14 +302,13 @@ struct Trainer::Impl {
     }
     building = "building the optimizer";
 
-    const Params& o = config.optimizer;
-    base_lr = o.number("lr");
-    optimizer = std::make_unique<torch::optim::SGD>(
-        model->parameters(),
-        torch::optim::SGDOptions(base_lr)
-            .momentum(o.number("momentum"))
-            .nesterov(o.boolean("nesterov") && o.number("momentum") > 0)
-            .weight_decay(o.number("weight_decay")));
+    OptimizerContext optimizer_context;
+    for (const auto& p : model->named_parameters()) {
+      optimizer_context.parameters.push_back({p.key(), p.value()});
+    }
+    optimizer = registry.make<Optimizer>(
+        config.optimizer.plugin, config.optimizer.params, optimizer_context);
+    base_lr = optimizer->base_lr();
 
     schedule = registry.make<Schedule>(
         config.schedule.plugin, config.schedule.params,
@@ -393,9 +396,22 @@ struct Trainer::Impl {
     }
   }
 
-  void set_lr(double lr) {
-    for (auto& group : optimizer->param_groups()) {
-      static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  /// The training split in a seeded random order, in training batches,
+  /// with the training augmentation: what the official bn_update sees
+  /// (main.py:391 of StevenBoys/CigL passes the training loader). Its own
+  /// generators, so it draws nothing from the training run's.
+  void for_each_augmented_train_batch(
+      const std::function<void(const torch::Tensor&, const torch::Tensor&)>&
+          fn) {
+    auto order_generator = at::make_generator<at::CPUGeneratorImpl>(seed + 5);
+    auto draw_generator = make_generator(device, seed + 6);
+    auto order =
+        torch::randperm(train.size(), order_generator, torch::kLong).to(device);
+    for (std::int64_t begin = 0; begin < train.size(); begin += batch_size) {
+      auto index =
+          order.narrow(0, begin, std::min(batch_size, train.size() - begin));
+      fn(dataset->augment(train.inputs.index_select(0, index), draw_generator),
+         train.labels.index_select(0, index));
     }
   }
 
@@ -570,7 +586,7 @@ struct Trainer::Impl {
       auto labels = train.labels.index_select(0, index);
 
       const double lr = schedule->value(context.step);
-      set_lr(lr);
+      optimizer->set_lr(lr);
       try {
         method->before_step(context);
         kernels.begin_step(method->needs_dense_gradient(context));
@@ -579,7 +595,9 @@ struct Trainer::Impl {
         torch::Tensor loss;
         {
           AutocastScope autocast(device, precision);
-          loss = F::cross_entropy(model->forward(inputs), labels);
+          loss = F::cross_entropy(
+              model->forward(inputs), labels,
+              F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
         }
         loss.backward();
         // Every hook below sees the gradient averaged over the ranks.
@@ -617,6 +635,7 @@ struct Trainer::Impl {
     }
     check_losses(cursor.lr);
     method->on_epoch_end(context);
+    averaging->on_epoch_end(context.epoch + 1, context, *method);
     EpochRecord record;
     record.epoch = context.epoch + 1;
     record.step = context.step;
@@ -748,6 +767,9 @@ TestReport Trainer::test_report() {
       m.model = std::shared_ptr<Model>(holder, replacement.get());
       m.context.model = m.model;
     }
+    m.averaging->apply(m.context, [&m](const auto& fn) {
+      m.for_each_augmented_train_batch(fn);
+    });
     m.finalized = true;
   }
   TestReport report;
@@ -812,13 +834,15 @@ void Trainer::save_state(torch::serialize::OutputArchive& archive) const {
   // changes nothing the run computes later; see average_running_stats).
   if (m.ranks) average_running_stats(*m.model, *m.ranks);
   torch::serialize::OutputArchive model_archive, optimizer_archive,
-      method_archive;
+      method_archive, averaging_archive;
   m.model->save(model_archive);
   m.optimizer->save(optimizer_archive);
   m.method->save(method_archive);
+  m.averaging->save(averaging_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("method", method_archive);
+  archive.write("averaging", averaging_archive);
   m.kernels.save(archive);
   archive.write("step", torch::tensor(m.context.step));
   archive.write("epoch", torch::tensor(m.context.epoch));
@@ -886,13 +910,17 @@ void Trainer::load_state(torch::serialize::InputArchive& archive,
 void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
   auto& m = *impl_;
   torch::serialize::InputArchive model_archive, optimizer_archive,
-      method_archive;
+      method_archive, averaging_archive;
   archive.read("model", model_archive);
   archive.read("optimizer", optimizer_archive);
   archive.read("method", method_archive);
   m.model->load(model_archive);
   m.optimizer->load(optimizer_archive);
   m.method->load(method_archive);
+  // States saved before averaging was a component have none to restore.
+  if (archive.try_read("averaging", averaging_archive)) {
+    m.averaging->load(averaging_archive);
+  }
   m.kernels.load(archive);
   torch::Tensor step, epoch, shuffle, augment, global, seconds;
   archive.read("step", step);

@@ -5,6 +5,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <random>
+
 #include "cigl/augment.hpp"
 #include "cigl/error.hpp"
 
@@ -145,12 +148,125 @@ TEST(Augmentation, CropsThenFlipsLikeTheTwoCallsInThatOrder) {
 
 TEST(Augmentation, ParamsDeclareCropPaddingAndFlipWithTheGivenDefaults) {
   auto specs = augmentation_params(4, true);
-  ASSERT_EQ(specs.size(), 2u);
-  EXPECT_EQ(specs[0].name, "crop_padding");
-  EXPECT_EQ(std::get<std::int64_t>(specs[0].default_value), 4);
-  EXPECT_EQ(specs[0].minimum, 0.0);
-  EXPECT_EQ(specs[1].name, "horizontal_flip");
-  EXPECT_EQ(std::get<bool>(specs[1].default_value), true);
+  auto find = [&](const std::string& name) -> const ParamSpec& {
+    for (const auto& s : specs) {
+      if (s.name == name) return s;
+    }
+    throw std::runtime_error("no " + name);
+  };
+  EXPECT_EQ(std::get<std::int64_t>(find("crop_padding").default_value), 4);
+  EXPECT_EQ(find("crop_padding").minimum, 0.0);
+  EXPECT_EQ(std::get<bool>(find("horizontal_flip").default_value), true);
+  EXPECT_EQ(std::get<std::string>(find("crop").default_value), "pad");
+  EXPECT_EQ(std::get<std::string>(find("padding_mode").default_value),
+            "constant");
+  // torchvision's RandomResizedCrop defaults.
+  EXPECT_EQ(std::get<std::vector<double>>(find("crop_scale").default_value),
+            (std::vector<double>{0.08, 1.0}));
+  EXPECT_EQ(std::get<std::vector<double>>(find("crop_ratio").default_value),
+            (std::vector<double>{3.0 / 4.0, 4.0 / 3.0}));
+}
+
+// Reflect padding mirrors without repeating the edge: row [1 2 3] padded
+// by 1 reads [2 1 2 3 2].
+TEST(CropAt, ReflectPaddingMirrorsTheImage) {
+  auto image = torch::tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).view({1, 1, 2, 3});
+  // Padded by 1:   5 4 5 6 5
+  //                2 1 2 3 2
+  //                5 4 5 6 5
+  //                2 1 2 3 2
+  auto top_left = crop_at(image, 1, longs({0}), longs({0}), {}, true);
+  EXPECT_TRUE(torch::equal(
+      top_left,
+      torch::tensor({5.f, 4.f, 5.f, 2.f, 1.f, 2.f}).view({1, 1, 2, 3})));
+  auto bottom_right = crop_at(image, 1, longs({2}), longs({2}), {}, true);
+  EXPECT_TRUE(torch::equal(
+      bottom_right,
+      torch::tensor({5.f, 6.f, 5.f, 2.f, 3.f, 2.f}).view({1, 1, 2, 3})));
+  EXPECT_THROW(crop_at(image, 2, longs({0}), longs({0}), {}, true), Error);
+}
+
+// A 2x2 box of a 4x4 image resized to 4x4: output pixel k reads source
+// coordinate (k + 1/2) / 2 - 1/2 = -0.25, 0.25, 0.75, 1.25 within the
+// crop, clamped to [0, 1] -- so rows and columns interpolate 0, 0.25,
+// 0.75, 1 of the way between the crop's two pixels, never outside it.
+TEST(ResizedCropAt, IsBilinearWithinTheCropByHand) {
+  auto image = torch::arange(16, torch::kFloat).view({1, 1, 4, 4});
+  // Box at rows 1-2, columns 2-3: [[6 7] [10 11]].
+  auto out = resized_crop_at(image, longs({1, 2, 2, 2}).view({1, 4}));
+  const float t[4] = {0.f, 0.25f, 0.75f, 1.f};
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      const float top = 6 + t[c], bottom = 10 + t[c];
+      const float expected = top + (bottom - top) * t[r];
+      EXPECT_NEAR(out[0][0][r][c].item<float>(), expected, 1e-5) << r << c;
+    }
+  }
+  // The whole image as its box is the image; flipped, it is mirrored.
+  auto whole = longs({0, 0, 4, 4}).view({1, 4});
+  EXPECT_TRUE(torch::allclose(resized_crop_at(image, whole), image, 0, 1e-5));
+  EXPECT_TRUE(
+      torch::allclose(resized_crop_at(image, whole, torch::tensor({true})),
+                      image.flip({3}), 0, 1e-5));
+  EXPECT_THROW(resized_crop_at(image, longs({3, 0, 2, 2}).view({1, 4})), Error);
+}
+
+// RandomResizedCrop's boxes with a fixed seed, against the distribution
+// they come from: inside the image, aspect ratio within the range, area
+// share within [0.08, 1], and a mean area share near what rejection
+// sampling of U(0.08, 1) against the fit gives (computed in the test).
+TEST(RandomResizedCrop, BoxesFollowTorchvisionsDistribution) {
+  auto g = seeded(7);
+  const std::int64_t n = 20000, size = 32;
+  auto boxes = random_resized_crop_boxes(n, size, size, {0.08, 1.0},
+                                         {3.0 / 4.0, 4.0 / 3.0}, g);
+  ASSERT_EQ(boxes.sizes(), (std::vector<std::int64_t>{n, 4}));
+  auto top = boxes.select(1, 0), left = boxes.select(1, 1),
+       h = boxes.select(1, 2).to(torch::kDouble),
+       w = boxes.select(1, 3).to(torch::kDouble);
+  EXPECT_GE(top.min().item<std::int64_t>(), 0);
+  EXPECT_GE(left.min().item<std::int64_t>(), 0);
+  EXPECT_LE((top + boxes.select(1, 2)).max().item<std::int64_t>(), size);
+  EXPECT_LE((left + boxes.select(1, 3)).max().item<std::int64_t>(), size);
+  auto share = (h * w) / (size * size);
+  // Rounding to whole pixels moves the share and the ratio a little.
+  EXPECT_GE(share.min().item<double>(), 0.06);
+  EXPECT_LE(share.max().item<double>(), 1.0);
+  auto ratio = w / h;
+  EXPECT_GE(ratio.min().item<double>(), 0.6);
+  EXPECT_LE(ratio.max().item<double>(), 1.5);
+  // Independent simulation of the accepted share with another generator:
+  // area a ~ U(0.08, 1) of the image, log r ~ U(log 3/4, log 4/3), sides
+  // rounded to pixels, accepted when both fit (ten tries fail almost
+  // never, so the fallback is left out).
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> s(0.08, 1.0),
+      lr(std::log(0.75), std::log(4.0 / 3.0));
+  double total = 0;
+  int accepted = 0;
+  while (accepted < 200000) {
+    const double a = s(rng) * size * size, r = std::exp(lr(rng));
+    const double sw = std::round(std::sqrt(a * r)),
+                 sh = std::round(std::sqrt(a / r));
+    if (sw >= 1 && sw <= size && sh >= 1 && sh <= size) {
+      total += sw * sh / (size * size);
+      ++accepted;
+    }
+  }
+  EXPECT_NEAR(share.mean().item<double>(), total / accepted, 0.005);
+  // Placement is uniform: the mean top offset is half the free room.
+  EXPECT_NEAR(top.to(torch::kDouble).mean().item<double>(),
+              ((size - h) / 2).mean().item<double>(), 0.1);
+}
+
+TEST(Augmentation, ResizedCropOfTheWholeImageWithoutFlipIsTheIdentity) {
+  auto batch = torch::randn({5, 3, 8, 8});
+  Augmentation a;
+  a.resized_crop = true;
+  a.scale = {1.0, 1.0};
+  a.ratio = {1.0, 1.0};
+  auto g = seeded(1);
+  EXPECT_TRUE(torch::allclose(a.apply(batch, g), batch, 0, 1e-5));
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ TEST(Config, EmptyConfigTakesEveryDefault) {
   EXPECT_EQ(c.model.params.integers("hidden"),
             (std::vector<std::int64_t>{300, 100}));
   EXPECT_EQ(c.training.integer("epochs"), 10);
-  EXPECT_DOUBLE_EQ(c.optimizer.number("lr"), 0.1);
+  EXPECT_DOUBLE_EQ(c.optimizer.params.number("lr"), 0.1);
   ASSERT_EQ(c.metrics.size(), 9u);
   EXPECT_EQ(c.metrics[2].label, "ece");
   EXPECT_EQ(c.metrics[2].params.integer("n_bins"), 15);
@@ -51,7 +51,7 @@ TEST(Config, MisspeltKeyNamesLineColumnPathAndSuggestion) {
 TEST(Config, UnknownKeyFarFromAnyListsTheKnownKeys) {
   std::string e = error_of("[optimizer]\nzzzzzz = 1\n");
   EXPECT_EQ(e.rfind("exp.toml:2:1: optimizer.zzzzzz: unknown key; known "
-                    "keys: type, lr,",
+                    "keys: plugin, lr,",
                     0),
             0u)
       << e;
@@ -66,7 +66,7 @@ TEST(Config, WrongTypeIsReportedAtTheValue) {
 
 TEST(Config, IntegerIsAcceptedWhereAFloatIsDeclared) {
   auto c = resolve("[optimizer]\nlr = 1\n");
-  EXPECT_DOUBLE_EQ(c.optimizer.number("lr"), 1.0);
+  EXPECT_DOUBLE_EQ(c.optimizer.params.number("lr"), 1.0);
 }
 
 TEST(Config, OutOfRangeValuesSayTheRange) {

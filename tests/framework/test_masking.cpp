@@ -13,6 +13,7 @@
 
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
+#include "optimizer_support.hpp"
 #include "test_support.hpp"
 
 namespace cigl {
@@ -68,8 +69,8 @@ TEST(MaskSet, ReplaceZeroesDroppedAndGrownButKeepsWhatStays) {
   torch::nn::Linear layer(4, 1);
   torch::NoGradGuard no_grad;
   layer->weight.copy_(torch::tensor({{1.0f, 2.0f, 3.0f, 4.0f}}));
-  torch::optim::SGD sgd(layer->parameters(),
-                        torch::optim::SGDOptions(0.1).momentum(0.9));
+  auto sgd =
+      test::make_optimizer("sgd", *layer, {{"lr", 0.1}, {"momentum", 0.9}});
   MaskSet masks(*layer);
   masks.set_mask(0, torch::tensor({{true, true, false, false}}));
   // One SGD step creates the momentum buffer.
@@ -78,18 +79,18 @@ TEST(MaskSet, ReplaceZeroesDroppedAndGrownButKeepsWhatStays) {
     layer->zero_grad();
     layer->weight.mul(torch::ones({1, 4})).sum().backward();
   }
-  sgd.step();
-  auto momentum = momentum_buffer(sgd, layer->weight);
+  sgd->step();
+  auto momentum = sgd->momentum(layer->weight);
   ASSERT_TRUE(momentum.defined());
   momentum.fill_(7);
   layer->weight.copy_(torch::tensor({{1.0f, 2.0f, 3.0f, 4.0f}}));
   // Keep 0, drop 1, grow 2; 3 stays inactive.
-  masks.replace(0, torch::tensor({{true, false, true, false}}), sgd);
+  masks.replace(0, torch::tensor({{true, false, true, false}}), *sgd);
   EXPECT_TRUE(layer->weight.equal(torch::tensor({{1.0f, 0.0f, 0.0f, 4.0f}})));
   EXPECT_TRUE(momentum.equal(torch::tensor({{7.0f, 0.0f, 0.0f, 7.0f}})));
   // Without resetting momentum (SNFS), a grown connection keeps its own.
   momentum.fill_(7);
-  masks.replace(0, torch::tensor({{true, false, false, true}}), sgd, false);
+  masks.replace(0, torch::tensor({{true, false, false, true}}), *sgd, false);
   EXPECT_TRUE(momentum.equal(torch::tensor({{7.0f, 7.0f, 0.0f, 7.0f}})));
   EXPECT_EQ(masks.active(0), 2);
 }
@@ -146,8 +147,8 @@ TEST(MaskSet, EveryMaskChangeChangesTheVersion) {
   };
   masks.set_mask(0, torch::ones({3, 4}, torch::kBool));
   EXPECT_TRUE(fresh(0)) << "set_mask, even to the same mask";
-  torch::optim::SGD sgd(model->parameters(), 0.1);
-  masks.replace(1, torch::zeros({2, 3}, torch::kBool), sgd);
+  auto sgd = test::make_optimizer("sgd", *model);
+  masks.replace(1, torch::zeros({2, 3}, torch::kBool), *sgd);
   EXPECT_TRUE(fresh(1)) << "replace";
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   masks.randomize({0.5, 0.5}, gen);

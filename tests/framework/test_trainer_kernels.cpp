@@ -53,7 +53,10 @@ std::vector<std::string> method_overrides(const std::string& method) {
       method == "cigl") {
     o.push_back("method.end=1.0");
   }
-  if (method == "cigl") o.push_back("method.average_from=0.5");
+  if (method == "cigl") {
+    o.push_back("averaging.enabled=true");
+    o.push_back("averaging.from=0.5");
+  }
   return o;
 }
 

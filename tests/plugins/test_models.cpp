@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cigl/core/config.hpp"
@@ -222,6 +223,47 @@ TEST(ModelInit, ConvsAreKaimingFanOutAndBatchNormIsOneZero) {
       vgg->named_parameters()["features.0.bias"].eq(0).all().item<bool>());
 }
 
+// zero_init_residual: the BatchNorm closing each residual branch (bn2 of a
+// BasicBlock, bn3 of a Bottleneck) starts with scale 0, so every block
+// starts as its shortcut; no other BatchNorm changes.
+TEST(ModelInit, ZeroInitResidualZeroesTheLastNormOfEachBranch) {
+  for (const auto& [plugin, settings, last] :
+       {std::tuple<std::string, std::string, std::string>{
+            "cifar_resnet", "depth = 18\nzero_init_residual = true", "bn2"},
+        {"cifar_resnet", "depth = 50\nzero_init_residual = true", "bn3"},
+        {"resnet50", "zero_init_residual = true", "bn3"}}) {
+    auto model =
+        build(plugin, settings, plugin == "resnet50" ? kImageNet : kCifar10);
+    int zeroed = 0, blocks = 0;
+    for (const auto& p : model->named_parameters()) {
+      const std::string& name = p.key();
+      if (name.find("bn") == std::string::npos ||
+          name.substr(name.size() - 7) != ".weight") {
+        continue;
+      }
+      const bool closing =
+          name.find("." + last + ".weight") != std::string::npos;
+      blocks += closing ? 1 : 0;
+      if (closing) {
+        EXPECT_EQ(p.value().count_nonzero().item<std::int64_t>(), 0) << name;
+        ++zeroed;
+      } else {
+        EXPECT_TRUE(p.value().eq(1).all().item<bool>()) << name;
+      }
+    }
+    EXPECT_EQ(zeroed, plugin == "cifar_resnet" && last == "bn2" ? 8 : 16)
+        << plugin;
+    EXPECT_EQ(blocks, zeroed);
+  }
+  // Off by default (torchvision's default).
+  auto plain = build("cifar_resnet", "depth = 18", kCifar10);
+  for (const auto& p : plain->named_parameters()) {
+    if (p.key().find(".bn2.weight") != std::string::npos) {
+      EXPECT_TRUE(p.value().eq(1).all().item<bool>()) << p.key();
+    }
+  }
+}
+
 TEST(ModelDropout, WideResNetDropoutActsOnlyInTraining) {
   auto model =
       build("wide_resnet", "depth = 10\nwidth = 1\ndropout = 0.5", kCifar10);
@@ -286,11 +328,11 @@ TEST(ModelErrors, InputsThatAreNotImagesOrTooSmall) {
 
 TEST(ModelDocs, EveryModelAndParameterIsDocumented) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> expected{
-      {"cifar_resnet", {"depth"}},
+      {"cifar_resnet", {"depth", "zero_init_residual", "num_classes"}},
       {"wide_resnet", {"depth", "width", "dropout"}},
       {"vgg", {"depth"}},
       {"mobilenet_v1", {"width_multiplier"}},
-      {"resnet50", {}}};
+      {"resnet50", {"zero_init_residual"}}};
   for (const auto& [name, params] : expected) {
     const auto* c = test::bundled_registry().find(Kind::model, name);
     ASSERT_NE(c, nullptr) << name;

@@ -156,6 +156,8 @@ for case in wrong_api wrong_fingerprint; do
 done
 version=$("$run" --version | sed -n 's/^cigl-run \([^ ]*\) .*/\1/p')
 api=$("$run" --version | sed -n 's/.*(plugin API \([0-9]*\),.*/\1/p')
+[ -n "$api" ] || fail "no plugin API version in: $("$run" --version)"
+# The fixture claims CIGL_PLUGIN_API_VERSION + 998.
 expect_in "$log/wrong_api.txt" \
   "plugin API version $((api + 998)), this cigl $version supports $api; rebuild the plugin against this cigl's SDK"
 expect_in "$log/wrong_fingerprint.txt" \

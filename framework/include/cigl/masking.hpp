@@ -24,6 +24,8 @@
 
 namespace cigl {
 
+class Optimizer;
+
 struct MaskableParameter {
   std::string name;  ///< module path and ".weight", e.g. "conv1.weight"
   torch::Tensor weight;
@@ -60,12 +62,13 @@ class CIGL_API MaskSet {
   std::uint64_t version(std::size_t i) const { return layers_[i].version; }
   void set_mask(std::size_t i, torch::Tensor mask);
   /// Installs a new mask for layer i and keeps the weights consistent:
-  /// dropped weights and their momentum become zero; newly grown
+  /// dropped weights become zero with fresh optimizer state; newly grown
   /// connections (inactive before) start at zero weight and, with
-  /// `reset_momentum`, zero momentum. A connection dropped and regrown at
-  /// once is not new: it keeps its weight and momentum.
-  void replace(std::size_t i, const torch::Tensor& mask,
-               torch::optim::Optimizer& optimizer, bool reset_momentum = true);
+  /// `reset_grown_state`, fresh optimizer state (Optimizer::reset_state:
+  /// zero momentum, zero Adam moments). A connection dropped and regrown at
+  /// once is not new: it keeps its weight and state.
+  void replace(std::size_t i, const torch::Tensor& mask, Optimizer& optimizer,
+               bool reset_grown_state = true);
   std::vector<LayerShape> shapes() const;
 
   /// Draws each layer's mask uniformly at random with exactly
@@ -115,8 +118,8 @@ class CIGL_API MaskSet {
   std::vector<Layer> layers_;
 };
 
-/// The SGD momentum buffer of `param`, or an undefined tensor when the
-/// optimizer has none (yet). Works across LibTorch versions.
+/// The SGD momentum buffer of `param` in a LibTorch optimizer, or an
+/// undefined tensor when it has none (yet). Works across LibTorch versions.
 CIGL_API torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
                                        const torch::Tensor& param);
 

@@ -15,14 +15,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
-#include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
 #include "cigl/collectives.hpp"
 #include "cigl/component.hpp"
 #include "cigl/model.hpp"
+#include "cigl/optimizer.hpp"
 
 namespace cigl {
 
@@ -30,7 +31,7 @@ class MaskSet;
 
 struct TrainContext {
   std::shared_ptr<Model> model;
-  torch::optim::Optimizer* optimizer = nullptr;
+  Optimizer* optimizer = nullptr;  ///< the optimizer plugin in use
   torch::Device device = torch::kCPU;
   std::uint64_t seed = 0;        ///< the experiment seed
   std::int64_t step = 0;         ///< optimizer steps completed so far
@@ -86,6 +87,14 @@ class CIGL_API Method {
   virtual std::shared_ptr<Model> finalize(TrainContext& /*context*/) {
     return nullptr;
   }
+
+  /// The parameters (in Model::parameters() order) as weight averaging
+  /// should record them at an epoch end. The default is the parameters
+  /// themselves; a method whose forward pass uses other values than the
+  /// parameters hold between steps returns those (cigl's "restored"
+  /// variant: the last step's scaled, randomly masked weights).
+  virtual std::vector<torch::Tensor> averaging_snapshot(
+      const TrainContext& context) const;
 
   /// The method's current masks, if it keeps any (for reports and tests).
   virtual const MaskSet* mask_set() const { return nullptr; }

@@ -13,9 +13,23 @@
 
 namespace cigl {
 
-enum class Kind { method, model, dataset, metric, distribution, schedule };
+// A new kind is one enumerator here, its name in kind_name() (params.cpp;
+// the switch makes a missing name a compiler warning) and its entry in
+// all_kinds(); the registry, --list-plugins and --describe follow from
+// those. Kinds are part of the plugin ABI: append, never reorder.
+enum class Kind {
+  method,
+  model,
+  dataset,
+  metric,
+  distribution,
+  schedule,
+  optimizer,
+};
 CIGL_API const char* kind_name(Kind kind);
 CIGL_API std::optional<Kind> kind_from_name(const std::string& name);
+/// Every kind, in the order --list-plugins shows them.
+CIGL_API const std::vector<Kind>& all_kinds();
 
 enum class ParamType {
   boolean,

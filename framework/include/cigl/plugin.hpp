@@ -19,7 +19,9 @@
 // Bumped whenever an SDK class's layout or virtual table changes.
 // 2: Dataset::augment, Method::training_flops, DatasetInfo::train_examples.
 // 3: Metric::scalar, Method::needs_dense_gradient, MaskSet versions,
-//    cigl/layers.hpp, TrainContext::collectives (data-parallel runs).
+//    cigl/layers.hpp, TrainContext::collectives (data-parallel runs),
+//    Kind::optimizer and the Optimizer interface (TrainContext::optimizer,
+//    MaskSet::replace take it), Method::averaging_snapshot.
 #define CIGL_PLUGIN_API_VERSION 3
 
 #define CIGL_STR_(x) #x

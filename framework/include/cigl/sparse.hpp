@@ -36,10 +36,18 @@ CIGL_API std::int64_t timing_to_step(double value, const std::string& unit,
 /// CigL. Topology updates happen at steps t > 0 with t % update_interval
 /// == 0 and begin <= t < end; at such a step each layer with n active
 /// weights drops and regrows floor(drop_fraction(t) * n) of them.
+///
+/// With `update_rule = "sparselearning"` (declared by rigl and cigl) the
+/// update is the one of the sparselearning code that the CigL paper's
+/// numbers come from (StevenBoys/CigL, built on
+/// varun19299/rigl-reproducibility), see drop_and_grow().
 class CIGL_API DynamicSparsity {
  public:
   /// The parameters every dynamic method declares.
   static std::vector<ParamSpec> params(const std::string& default_distribution);
+  /// `update_rule`: "exact" (RigL as Google's reference: exact counts, the
+  /// density never moves) or "sparselearning".
+  static ParamSpec update_rule_param();
 
   explicit DynamicSparsity(const Params& params);
 
@@ -49,6 +57,8 @@ class CIGL_API DynamicSparsity {
   void setup(TrainContext& context, std::uint64_t stream);
 
   bool update_due(const TrainContext& context) const;
+  /// Whether the step that has `step` steps before it updates the topology.
+  bool update_due_at(std::int64_t step) const;
   double drop_fraction(std::int64_t step) const;
   /// floor(drop_fraction(step) * active weights of layer i).
   std::int64_t drop_count(std::size_t i, std::int64_t step) const;
@@ -64,25 +74,44 @@ class CIGL_API DynamicSparsity {
   /// drop_count() active weights of smallest magnitude, then grow the k
   /// connections with the largest `grow_score(i)` among those inactive
   /// after the drop (a just-dropped one may return), via replace_mask.
+  ///
+  /// With update_rule "sparselearning", as sparselearning's
+  /// magnitude_prune and abs_grad_growth (funcs/prune.py:24-51,
+  /// funcs/grow.py:58-97) with Masking.adjust_prune_rate and
+  /// truncate_weights (core.py:258-277, 787-865): updates fall at steps
+  /// t with (t + 1) % interval == 0 (main.py:73-79) and use the drop
+  /// fraction of step t - 1; a layer above density 0.8 that holds more
+  /// than its 1/L share of the non-zero weights drops at most its
+  /// sparsity; it drops ceil(fraction * active) weights, ranking |w|
+  /// over the whole tensor; it grows the top `removed` entries of
+  /// grow_score among the inactive ones, so when fewer inactive entries
+  /// score above zero it grows fewer (the density drifts down), and every
+  /// grown entry, a just-dropped one included, is set to 0 with its
+  /// optimizer state kept.
   void drop_and_grow(
       TrainContext& context,
       const std::function<torch::Tensor(std::size_t layer)>& grow_score);
+  bool sparselearning_rule() const { return sparselearning_; }
 
   /// MaskSet::replace on this method's masks.
   void replace_mask(std::size_t i, const torch::Tensor& mask,
-                    torch::optim::Optimizer& optimizer,
-                    bool reset_momentum = true);
+                    Optimizer& optimizer, bool reset_grown_state = true);
 
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
 
  private:
+  void drop_and_grow_sparselearning(
+      TrainContext& context,
+      const std::function<torch::Tensor(std::size_t layer)>& grow_score);
+
   double density_;
   ComponentRef distribution_, drop_schedule_;
   std::int64_t interval_;
   double begin_value_, end_value_;
   std::string unit_;
   double prune_rate_;
+  bool sparselearning_;
   std::int64_t begin_ = 0, end_ = 0;
   MaskSet masks_;
   torch::Generator generator_;

@@ -55,6 +55,12 @@ std::vector<ParamSpec> common_params(const Release& r) {
       ParamSpec::boolean("normalize", true,
                          "subtract the published per-channel training mean, "
                          "divide by the standard deviation"),
+      ParamSpec::numbers("mean", {},
+                         "per-channel mean to normalise with instead of the "
+                         "published one (3 values in [0, 1]); []: published"),
+      ParamSpec::numbers("std", {},
+                         "per-channel standard deviation instead of the "
+                         "published one (3 values > 0); []: published"),
       ParamSpec::integer("train_limit", 0,
                          "use only the first N training examples; 0: all")
           .min(0),
@@ -73,12 +79,29 @@ CifarDataset::CifarDataset(const Release& release, const Params& params,
       normalize_(params.boolean("normalize")),
       train_limit_(params.integer("train_limit")),
       test_limit_(params.integer("test_limit")),
-      label_byte_(label_byte) {
+      label_byte_(label_byte),
+      mean_(release.mean),
+      std_(release.std) {
+  auto override = [&](const char* key, std::array<double, 3>& out,
+                      bool positive) {
+    const auto& v = params.numbers(key);
+    if (v.empty()) return;
+    if (v.size() != 3) params.fail(key, "needs 3 values, one per channel");
+    for (int c = 0; c < 3; ++c) {
+      if (positive ? !(v[c] > 0) : !(v[c] >= 0 && v[c] <= 1)) {
+        params.fail(
+            key, positive ? "values must be > 0" : "values must be in [0, 1]");
+      }
+      out[c] = v[c];
+    }
+  };
+  override("mean", mean_, false);
+  override("std", std_, true);
   // torchvision pads raw pixels with 0, which normalisation maps to
   // -mean / std; the border must match whatever the images went through.
   std::vector<double> fill(3, 0.0);
   if (normalize_) {
-    for (int c = 0; c < 3; ++c) fill[c] = -release_.mean[c] / release_.std[c];
+    for (int c = 0; c < 3; ++c) fill[c] = -mean_[c] / std_[c];
   }
   augmentation_ = Augmentation::from_params(params, fill);
 }
@@ -128,7 +151,10 @@ DataSplit CifarDataset::split(const std::vector<std::string>& files,
                               std::int64_t limit) const {
   std::vector<std::string> paths;
   for (const auto& name : files) paths.push_back(fs::path(root_) / name);
-  return read_split(release_, paths, label_byte_, limit, normalize_);
+  Release release = release_;  // with the config's mean and std, if set
+  release.mean = mean_;
+  release.std = std_;
+  return read_split(release, paths, label_byte_, limit, normalize_);
 }
 
 DataSplit read_split(const Release& release,

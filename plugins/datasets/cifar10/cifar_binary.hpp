@@ -34,7 +34,8 @@ struct Release {
 extern const Release kCifar10;
 extern const Release kCifar100;
 
-/// root, normalize, crop_padding, horizontal_flip, train_limit, test_limit.
+/// root, normalize, mean, std, train_limit, test_limit and the
+/// augmentation parameters (cigl/augment.hpp).
 std::vector<ParamSpec> common_params(const Release& release);
 
 /// The records of `files`, in order, as one split of at most `limit`
@@ -67,6 +68,7 @@ class CifarDataset : public Dataset {
   std::string root_;
   bool normalize_;
   std::int64_t train_limit_, test_limit_, label_byte_;
+  std::array<double, 3> mean_, std_;  ///< the normalisation in use
   Augmentation augmentation_;
 };
 

@@ -73,10 +73,11 @@ class SyntheticDataset : public cigl::Dataset {
       if (d < 1) p.fail("input_shape", "sizes must be at least 1");
     }
     if (augmentation_.active() && shape_.size() != 3) {
-      p.fail(
-          augmentation_.crop_padding > 0 ? "crop_padding" : "horizontal_flip",
-          "augments images: input_shape must be [channels, height, "
-          "width]");
+      p.fail(augmentation_.resized_crop       ? "crop"
+             : augmentation_.crop_padding > 0 ? "crop_padding"
+                                              : "horizontal_flip",
+             "augments images: input_shape must be [channels, height, "
+             "width]");
     }
   }
 

@@ -1,16 +1,42 @@
-// Method `cigl` (Lei et al., ICLR 2023, Calibrated Rigged Lottery): two
-// masks and weight averaging.
-//  1. A deterministic mask M, updated exactly as RigL.
-//  2. A random mask D, drawn afresh every step: each active weight is kept
-//     with probability 1 - 1/dpnum. Forward and backward use
-//     M * D * w * dpnum / (dpnum - 1) (inverted-dropout scaling); only
-//     weights with M * D = 1 are updated by the step, those with M = 1,
-//     D = 0 keep their value. A topology-update step uses the full M * w.
-//  3. From epoch `average_from` on, each epoch end adds a snapshot of the
-//     effective weights (that step's D and scaling applied) to a running
-//     mean; the final model is the mean, with BatchNorm statistics
-//     recomputed on the training data.
-// The gradient with respect to w carries the scaling factor (chain rule).
+// Method `cigl` (Lei et al., ICLR 2023, Calibrated Rigged Lottery): RigL's
+// deterministic mask M plus a random mask D drawn afresh every step, each
+// active weight hidden with probability 1/dpnum. The paper's third part,
+// weight averaging, is the `[averaging]` section (cigl/core/averaging.hpp),
+// which works with any method: CigL is `cigl` + `[averaging]`.
+//
+// variant = "official" (default) follows the code that produced the
+// paper's numbers, StevenBoys/CigL (sparselearning/core.py, main.py),
+// with parameters P holding what the forward pass uses:
+//  - The random mask is drawn after backward, before the optimizer step
+//    (Masking.step: apply_w_raw, apply_dropout, optimizer.step;
+//    core.py:754-762), so it hides weights in the *next* forward.
+//  - Hidden weights are not exactly zero in that forward: they are zeroed
+//    before the optimizer step, which then moves them by its update
+//    (core.py:299 then 761), to about -lr times their update.
+//  - A hidden weight comes back, one step later, with the value it had
+//    when it was hidden (w_raw, core.py:297 and 310): the update of the
+//    step in which it was hidden is lost, the update computed while it was
+//    hidden is applied.
+//  - Scaling: the parameters hold s * R * D (s = dpnum / (dpnum - 1)) and
+//    the raw weights R move by -lr * g / s (core.py:297, 310). In the
+//    units of P, which this code keeps, that is a plain step of -lr * g
+//    and the factor cancels, except for a never-active connection grown
+//    while hidden: it comes back as s times its dense initial weight
+//    (w_raw aliases the weights before the first mask, core.py:241).
+//  - Gradients of hidden weights are not masked: their momentum takes the
+//    full gradient (only M masks, core.py:762-765).
+//  - A topology update replaces the whole Masking.step (main.py:74-84):
+//    no restore, so magnitude pruning ranks the hidden weights at their
+//    near-zero values and drops them first, and growth uses the gradient
+//    of the randomly masked forward. A connection grown while it is hidden
+//    in D (drawn over every entry, core.py:298) is restored to its stale
+//    w_raw value at the next step: the value it had when last active, or
+//    s times its dense initial weight.
+// variant = "restored" is the algorithm as the paper's text describes it:
+// the mask is drawn before the forward, hidden weights are exactly zero
+// and keep their value through the step, the visible ones are scaled by s
+// in the forward and the step updates the unscaled weights with the
+// chain rule's gradient s * g; an update step uses the full M * w.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -33,176 +59,228 @@ struct Bits {
   result_type operator()() { return impl->random64(); }
 };
 
-/// Indices of the dropped entries of a Bernoulli(p) mask over n entries,
-/// drawn as the distribution factors: a Binomial(n, p) count, then that
-/// many distinct positions uniformly (Floyd's algorithm). Costs O(count)
-/// instead of one draw per weight.
-std::vector<std::int64_t> bernoulli_positions(std::int64_t n, double p,
-                                              torch::Generator& generator) {
-  auto* impl = generator.get<at::CPUGeneratorImpl>();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  Bits bits{impl};
-  const auto count = std::binomial_distribution<std::int64_t>(n, p)(bits);
-  std::vector<std::int64_t> out;
-  std::unordered_set<std::int64_t> chosen;
-  for (std::int64_t j = n - count; j < n; ++j) {
-    auto t = std::uniform_int_distribution<std::int64_t>(0, j)(bits);
-    if (!chosen.insert(t).second) {
-      chosen.insert(j);
-      t = j;
+/// The random mask: the entries of `candidates` (flat int64 indices, CPU)
+/// that an independent Bernoulli(p) per entry hides, drawn as the
+/// distribution factors: a Binomial(n, p) count, then that many distinct
+/// positions uniformly (Floyd's algorithm). O(count) instead of one draw
+/// per weight. The only place the random mask is drawn.
+torch::Tensor draw_hidden(const torch::Tensor& candidates, double p,
+                          torch::Generator& generator) {
+  const std::int64_t n = candidates.numel();
+  std::vector<std::int64_t> positions;
+  {
+    auto* impl = generator.get<at::CPUGeneratorImpl>();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    Bits bits{impl};
+    const auto count = std::binomial_distribution<std::int64_t>(n, p)(bits);
+    std::unordered_set<std::int64_t> chosen;
+    for (std::int64_t j = n - count; j < n; ++j) {
+      auto t = std::uniform_int_distribution<std::int64_t>(0, j)(bits);
+      if (!chosen.insert(t).second) {
+        chosen.insert(j);
+        t = j;
+      }
+      positions.push_back(t);
     }
-    out.push_back(t);
   }
-  return out;
+  return candidates.index_select(0, torch::tensor(positions, torch::kLong));
 }
 
 class CigL : public cigl::DynamicSparseMethod {
  public:
   explicit CigL(const cigl::Params& p)
       : DynamicSparseMethod(p, 104),
-        drop_probability_(1.0 / p.number("dpnum")),
+        hide_probability_(1.0 / p.number("dpnum")),
         scale_(p.number("dpnum") / (p.number("dpnum") - 1)),
-        average_from_(p.number("average_from")),
-        average_unit_(p.string("average_unit")) {
-    if (average_unit_ == "fraction" && average_from_ > 1) {
-      p.fail("average_from", "is a fraction of the epochs, so at most 1");
-    }
-  }
+        official_(p.string("variant") == "official") {}
 
   void setup(cigl::TrainContext& context) override {
-    DynamicSparseMethod::setup(context);
-    first_averaged_epoch_ =
-        average_unit_ == "fraction"
-            ? static_cast<std::int64_t>(std::llround(
-                  average_from_ * static_cast<double>(context.epochs)))
-            : static_cast<std::int64_t>(std::llround(average_from_));
-    refresh_active();
-    const auto& masks = sparse_.masks();
-    for (std::size_t i = 0; i < masks.size(); ++i) {
-      stash_.push_back(torch::empty_like(masks.weight(i)));
+    std::vector<torch::Tensor> dense_init;
+    if (official_) {
+      // w_raw starts as the dense initial weights (core.py:241; apply_mask
+      // then rebinds weight.data, core.py:286), in units of P: s * w0.
+      for (const auto& p : cigl::maskable_parameters(*context.model)) {
+        dense_init.push_back(p.weight.detach().mul(scale_));
+      }
     }
-    dropped_.resize(masks.size());
+    DynamicSparseMethod::setup(context);
+    const auto& masks = sparse_.masks();
+    raw_ = std::move(dense_init);
+    hidden_.assign(masks.size(), torch::empty({0}, torch::kLong));
+    stash_.clear();
+    for (std::size_t i = 0; i < masks.size(); ++i) {
+      if (!official_) stash_.push_back(torch::empty_like(masks.weight(i)));
+    }
+    refresh_active();
   }
 
   void before_step(cigl::TrainContext& context) override {
+    if (official_) return;  // drawn after the previous backward
+    // Restored variant: hide and scale for this forward; a topology-update
+    // step uses the full M * w.
     random_mask_ = !sparse_.update_due(context);
     if (!random_mask_) return;
     torch::NoGradGuard no_grad;
     auto& masks = sparse_.masks();
     for (std::size_t i = 0; i < masks.size(); ++i) {
       const auto& weight = masks.weight(i);
-      // Only active weights can be dropped, so draw for those alone.
-      auto positions = bernoulli_positions(
-          active_[i].numel(), drop_probability_, sparse_.generator());
-      dropped_[i] = active_[i]
-                        .index_select(0, torch::tensor(positions, torch::kLong))
-                        .to(weight.device());
+      hidden_[i] =
+          draw_hidden(active_[i], hide_probability_, sparse_.generator());
       stash_[i].copy_(weight);
       weight.mul_(scale_);
-      weight.view(-1).index_fill_(0, dropped_[i], 0);
+      weight.view(-1).index_fill_(0, hidden_[i].to(weight.device()), 0);
     }
   }
 
-  // The deterministic mask's update is RigL's.
+  // The deterministic mask's update is RigL's (with update_rule, the
+  // sparselearning one).
   bool update_topology(cigl::TrainContext& context) override {
-    sparse_.drop_and_grow(context, [&](std::size_t i) {
-      return sparse_.masks().weight(i).grad().abs();
-    });
+    auto& masks = sparse_.masks();
+    std::vector<torch::Tensor> before;
+    if (official_) {
+      for (std::size_t i = 0; i < masks.size(); ++i) {
+        before.push_back(masks.mask(i).clone());
+      }
+    }
+    sparse_.drop_and_grow(
+        context, [&](std::size_t i) { return masks.weight(i).grad().abs(); });
     refresh_active();
+    if (official_) {
+      // The next step restores the hidden entries D = 0 that are active
+      // now: those that stay, plus each newly grown one with probability
+      // 1/dpnum (D was drawn over every entry, core.py:298).
+      for (std::size_t i = 0; i < masks.size(); ++i) {
+        const auto mask = masks.mask(i).reshape(-1).cpu();
+        auto stays = hidden_[i].index_select(
+            0, mask.index_select(0, hidden_[i]).nonzero().squeeze(1));
+        auto grown = mask.logical_and(before[i].reshape(-1).cpu().logical_not())
+                         .nonzero()
+                         .squeeze(1);
+        hidden_[i] = torch::cat({stays, draw_hidden(grown, hide_probability_,
+                                                    sparse_.generator())});
+      }
+    }
     return false;
   }
 
   void after_backward(cigl::TrainContext& context) override {
     DynamicSparseMethod::after_backward(context);  // mask by M
-    auto& masks = sparse_.masks();
+    if (official_) {
+      if (!sparse_.update_due(context)) official_step(context);
+      return;
+    }
     if (!random_mask_) return;
     torch::NoGradGuard no_grad;
+    auto& masks = sparse_.masks();
     for (std::size_t i = 0; i < masks.size(); ++i) {
       const auto& weight = masks.weight(i);
       auto grad = weight.mutable_grad();
-      grad.view(-1).index_fill_(0, dropped_[i], 0);
+      grad.view(-1).index_fill_(0, hidden_[i].to(grad.device()), 0);
       grad.mul_(scale_);
       weight.copy_(stash_[i]);  // the step updates the unscaled weights
     }
   }
 
   void after_step(cigl::TrainContext&) override {
-    if (!random_mask_) return;
+    if (official_ || !random_mask_) return;
     torch::NoGradGuard no_grad;
     auto& masks = sparse_.masks();
     for (std::size_t i = 0; i < masks.size(); ++i) {
       // Weights the random mask hid keep their value through the step.
+      const auto index = hidden_[i].to(masks.weight(i).device());
       masks.weight(i).view(-1).index_copy_(
-          0, dropped_[i], stash_[i].view(-1).index_select(0, dropped_[i]));
+          0, index, stash_[i].view(-1).index_select(0, index));
     }
   }
 
-  void on_epoch_end(cigl::TrainContext& context) override {
-    if (context.epoch + 1 <= first_averaged_epoch_) return;
-    torch::NoGradGuard no_grad;
-    const auto& masks = sparse_.masks();
-    std::vector<torch::Tensor> snapshot;
-    for (const auto& p : context.model->parameters())
-      snapshot.push_back(p.clone());
-    // The effective weights of the epoch's last step: its random mask and
-    // scaling applied to the maskable layers.
+  /// The restored variant's forward used the scaled, randomly masked
+  /// weights; the official one's parameters already are what it used.
+  std::vector<torch::Tensor> averaging_snapshot(
+      const cigl::TrainContext& context) const override {
     auto params = context.model->parameters();
-    for (std::size_t i = 0; i < masks.size(); ++i) {
-      for (std::size_t j = 0; j < params.size(); ++j) {
-        if (!params[j].is_same(masks.weight(i))) continue;
-        if (random_mask_) {
-          snapshot[j].mul_(scale_).view(-1).index_fill_(0, dropped_[i], 0);
-        }
+    if (official_ || !random_mask_) return params;
+    const auto& masks = sparse_.masks();
+    for (auto& p : params) {
+      for (std::size_t i = 0; i < masks.size(); ++i) {
+        if (!p.is_same(masks.weight(i))) continue;
+        p = p.detach().mul(scale_);
+        p.view(-1).index_fill_(0, hidden_[i].to(p.device()), 0);
       }
     }
-    const double n = static_cast<double>(averaged_);
-    if (average_.empty()) {
-      average_ = snapshot;
-    } else {
-      for (std::size_t j = 0; j < average_.size(); ++j) {
-        average_[j].mul_(n / (n + 1)).add_(snapshot[j], 1.0 / (n + 1));
-      }
-    }
-    ++averaged_;
+    return params;
   }
 
-  std::shared_ptr<cigl::Model> finalize(cigl::TrainContext& context) override {
-    if (averaged_ == 0) return nullptr;
-    {
+  /// Official variant: the final model has every active weight, hidden
+  /// ones restored (the published code only ever evaluates the average;
+  /// without [averaging] this is the deterministic mask's network).
+  std::shared_ptr<cigl::Model> finalize(cigl::TrainContext&) override {
+    if (official_) {
       torch::NoGradGuard no_grad;
-      auto params = context.model->parameters();
-      for (std::size_t j = 0; j < params.size(); ++j)
-        params[j].copy_(average_[j]);
+      auto& masks = sparse_.masks();
+      for (std::size_t i = 0; i < masks.size(); ++i) restore_hidden(i);
     }
-    cigl::recompute_batchnorm(context);
-    return nullptr;  // the model itself now holds the average
+    return nullptr;
   }
 
   void save(torch::serialize::OutputArchive& a) const override {
     DynamicSparseMethod::save(a);
-    a.write("averaged", torch::tensor(averaged_));
-    a.write("average_tensors",
-            torch::tensor(static_cast<std::int64_t>(average_.size())));
-    for (std::size_t j = 0; j < average_.size(); ++j) {
-      a.write("average/" + std::to_string(j), average_[j]);
+    for (std::size_t i = 0; i < hidden_.size(); ++i) {
+      a.write("hidden/" + std::to_string(i), hidden_[i]);
+      if (official_) a.write("raw/" + std::to_string(i), raw_[i]);
     }
   }
   void load(torch::serialize::InputArchive& a) override {
     DynamicSparseMethod::load(a);
     refresh_active();
-    torch::Tensor count;
-    a.read("averaged", count);
-    averaged_ = count.item<std::int64_t>();
-    a.read("average_tensors", count);
-    average_.clear();
-    for (std::int64_t j = 0; j < count.item<std::int64_t>(); ++j) {
+    for (std::size_t i = 0; i < hidden_.size(); ++i) {
       torch::Tensor t;
-      a.read("average/" + std::to_string(j), t);
-      average_.push_back(t);
+      // Saved at epoch ends: the restored variant's next step draws anew.
+      if (a.try_read("hidden/" + std::to_string(i), t)) hidden_[i] = t.cpu();
+      if (official_) a.read("raw/" + std::to_string(i), raw_[i]);
     }
   }
 
  private:
+  /// Masking.step's apply_w_raw and apply_dropout (core.py:303-311,
+  /// 288-300) in units of P, at a step without topology update: the
+  /// weights hidden in this step's forward come back, a new random mask
+  /// hides weights for the next forward, and the optimizer then steps
+  /// every active weight with its full gradient.
+  void official_step(const cigl::TrainContext& context) {
+    torch::NoGradGuard no_grad;
+    auto& masks = sparse_.masks();
+    // w_raw of a visible weight is its value in the step's forward. It is
+    // only read when the weight is hidden (it is recorded then) or when a
+    // dropped connection is grown while hidden, so all visible weights are
+    // recorded only before an update step.
+    const bool update_next = sparse_.update_due_at(context.step + 1);
+    for (std::size_t i = 0; i < masks.size(); ++i) {
+      const auto& weight = masks.weight(i);
+      auto& raw = raw_[i];
+      const auto hidden = hidden_[i].to(weight.device());
+      if (update_next) {
+        const auto kept = raw.view(-1).index_select(0, hidden);
+        const auto mask = masks.mask(i);
+        raw.copy_(torch::where(mask, weight.detach(), raw));
+        raw.view(-1).index_copy_(0, hidden, kept);
+      }
+      restore_hidden(i);
+      hidden_[i] =
+          draw_hidden(active_[i], hide_probability_, sparse_.generator());
+      const auto now_hidden = hidden_[i].to(weight.device());
+      raw.view(-1).index_copy_(
+          0, now_hidden, weight.detach().view(-1).index_select(0, now_hidden));
+      weight.view(-1).index_fill_(0, now_hidden, 0);
+    }
+  }
+
+  void restore_hidden(std::size_t i) {
+    const auto& weight = sparse_.masks().weight(i);
+    const auto hidden = hidden_[i].to(weight.device());
+    weight.view(-1).index_copy_(0, hidden,
+                                raw_[i].view(-1).index_select(0, hidden));
+  }
+
   void refresh_active() {
     const auto& masks = sparse_.masks();
     active_.clear();
@@ -211,35 +289,39 @@ class CigL : public cigl::DynamicSparseMethod {
     }
   }
 
-  double drop_probability_, scale_;
-  double average_from_;
-  std::string average_unit_;
-  std::int64_t first_averaged_epoch_ = 0;
-  std::vector<torch::Tensor> active_, dropped_, stash_;
-  bool random_mask_ = false;
-  std::vector<torch::Tensor> average_;
-  std::int64_t averaged_ = 0;
+  double hide_probability_, scale_;
+  bool official_;
+  /// Flat indices (CPU) of the active weights, and of those the random
+  /// mask hides: in the official variant the entries hidden in the
+  /// current forward, in the restored one those of the last step.
+  std::vector<torch::Tensor> active_, hidden_;
+  std::vector<torch::Tensor> raw_;    ///< official: w_raw in units of P
+  std::vector<torch::Tensor> stash_;  ///< restored: unscaled weights
+  bool random_mask_ = false;          ///< restored: this step hides weights
 };
 
 void register_cigl(cigl::Registrar& r) {
   auto params = cigl::DynamicSparsity::params("erk");
+  params.push_back(cigl::DynamicSparsity::update_rule_param());
   params.push_back(cigl::ParamSpec::number("dpnum", 100,
-                                           "random mask drops 1/dpnum of the "
-                                           "active weights each step (100 on "
-                                           "CIFAR-10, 10 on CIFAR-100)")
+                                           "the random mask hides 1/dpnum "
+                                           "of the active weights each step "
+                                           "(the published code runs 100 "
+                                           "always; its README says 10 for "
+                                           "CIFAR-100)")
                        .greater_than(1));
-  params.push_back(cigl::ParamSpec::number("average_from", 0.8,
-                                           "weight averaging covers the "
-                                           "epochs after this one")
-                       .min(0));
-  params.push_back(cigl::ParamSpec::string("average_unit", "fraction",
-                                           "unit of average_from: fraction "
-                                           "of the epochs, or epochs")
-                       .one_of({"fraction", "epochs"}));
+  params.push_back(
+      cigl::ParamSpec::string("variant", "official",
+                              "\"official\": as the published CigL code "
+                              "(mask drawn after backward, restore from "
+                              "w_raw, no restore at updates); \"restored\": "
+                              "as the paper's text (mask before the forward, "
+                              "hidden weights exactly zero and kept)")
+          .one_of({"official", "restored"}));
   r.add<cigl::Method>(
       {"cigl",
-       "CigL: RigL mask plus per-step random mask and weight averaging (Lei "
-       "et al. 2023)",
+       "CigL: RigL mask plus a per-step random mask (Lei et al. 2023); add "
+       "[averaging] for the full method",
        params},
       [](const cigl::Params& p) { return std::make_shared<CigL>(p); });
 }

@@ -5,7 +5,8 @@
 // gradient, k = floor(drop_fraction * active). New connections start at
 // zero with zero momentum. As in the reference, the update step applies no
 // optimizer update. Between updates gradients of inactive weights are
-// masked.
+// masked. With update_rule = "sparselearning" the update is the one of the
+// sparselearning code the CigL paper builds on (cigl/sparse.hpp).
 #include "cigl/plugin.hpp"
 #include "cigl/sparse.hpp"
 
@@ -24,9 +25,11 @@ class RigL : public cigl::DynamicSparseMethod {
 };
 
 void register_rigl(cigl::Registrar& r) {
+  auto params = cigl::DynamicSparsity::params("erk");
+  params.push_back(cigl::DynamicSparsity::update_rule_param());
   r.add<cigl::Method>(
       {"rigl", "RigL: magnitude drop, dense-gradient growth (Evci et al. 2020)",
-       cigl::DynamicSparsity::params("erk")},
+       params},
       [](const cigl::Params& p) { return std::make_shared<RigL>(p); });
 }
 

@@ -1,5 +1,5 @@
 // Method `snfs` (Dettmers & Zettlemoyer 2019, sparse momentum): gradients
-// stay dense, so the SGD momentum of every weight, active or not, is an
+// stay dense, so the momentum of every weight, active or not, is an
 // exponentially smoothed gradient. At a topology update each layer drops
 // its k_i = floor(drop_fraction * active_i) smallest-magnitude weights;
 // the total K = sum k_i is then regrown across layers in proportion to
@@ -94,7 +94,7 @@ class Snfs : public cigl::DynamicSparseMethod {
     std::int64_t removed = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const auto& weight = masks.weight(i);
-      momentum[i] = cigl::momentum_buffer(*context.optimizer, weight);
+      momentum[i] = context.optimizer->momentum(weight);
       if (!momentum[i].defined()) return true;  // no momentum yet
       auto active = masks.mask(i);
       signal[i] = momentum[i].abs().masked_select(active).mean().item<double>();
@@ -113,7 +113,7 @@ class Snfs : public cigl::DynamicSparseMethod {
                                               mask[i].logical_not(), regrow[i]),
                           true);
       sparse_.replace_mask(i, mask[i].view_as(masks.weight(i)),
-                           *context.optimizer, /*reset_momentum=*/false);
+                           *context.optimizer, /*reset_grown_state=*/false);
     }
     return false;
   }

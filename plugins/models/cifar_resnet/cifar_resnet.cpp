@@ -24,18 +24,27 @@ std::shared_ptr<cigl::Model> make_cifar_resnet(
   // Three stride-2 stages.
   const auto channels =
       cigl::models::check_image_input("cifar_resnet", context, 3);
-  const auto classes = context.num_classes;
+  // The CigL code builds its ResNet-50 with 100 outputs for CIFAR-10 too
+  // (models/__init__.py:6 of StevenBoys/CigL); num_classes reproduces it.
+  const auto classes = p.integer("num_classes") > 0 ? p.integer("num_classes")
+                                                    : context.num_classes;
+  if (classes < context.num_classes) {
+    p.fail("num_classes", "is below the dataset's " +
+                              std::to_string(context.num_classes) + " classes");
+  }
+  const bool zero_init = p.boolean("zero_init_residual");
   if (depth == 18) {
-    return std::make_shared<ResNet<BasicBlock>>(
-        ResNetStem::cifar, std::vector<int>{2, 2, 2, 2}, channels, classes);
+    return std::make_shared<ResNet<BasicBlock>>(ResNetStem::cifar,
+                                                std::vector<int>{2, 2, 2, 2},
+                                                channels, classes, zero_init);
   }
   const std::vector<int> blocks{3, 4, 6, 3};  // ResNet-34 and ResNet-50
   if (depth == 34) {
     return std::make_shared<ResNet<BasicBlock>>(ResNetStem::cifar, blocks,
-                                                channels, classes);
+                                                channels, classes, zero_init);
   }
   return std::make_shared<ResNet<Bottleneck>>(ResNetStem::cifar, blocks,
-                                              channels, classes);
+                                              channels, classes, zero_init);
 }
 
 void register_cifar_resnet(cigl::Registrar& r) {
@@ -47,7 +56,15 @@ void register_cifar_resnet(cigl::Registrar& r) {
                                  "18 or 34 (BasicBlock: two 3x3 convs), 50 "
                                  "(Bottleneck 1x1-3x3-1x1, expansion 4)")
             .min(18)
-            .max(50)}},
+            .max(50),
+        cigl::ParamSpec::boolean("zero_init_residual", false,
+                                 "start the last BatchNorm scale of every "
+                                 "residual branch at 0 (the CigL code does)"),
+        cigl::ParamSpec::integer("num_classes", 0,
+                                 "outputs of the head; 0: the dataset's "
+                                 "classes (the CigL code uses 100 on "
+                                 "CIFAR-10 too)")
+            .min(0)}},
       make_cifar_resnet);
 }
 

@@ -34,6 +34,8 @@ class BasicBlock : public torch::nn::Module {
           register_module("downsample", projection(in, planes, stride));
     }
   }
+  /// The BatchNorm that closes the residual branch.
+  torch::nn::BatchNorm2d& last_norm() { return bn2_; }
   torch::Tensor forward(torch::Tensor x) {
     auto out = torch::relu(bn1_->forward(conv1_->forward(x)));
     out = bn2_->forward(conv2_->forward(out));
@@ -64,6 +66,8 @@ class Bottleneck : public torch::nn::Module {
       downsample_ = register_module("downsample", projection(in, out, stride));
     }
   }
+  /// The BatchNorm that closes the residual branch.
+  torch::nn::BatchNorm2d& last_norm() { return bn3_; }
   torch::Tensor forward(torch::Tensor x) {
     auto out = torch::relu(bn1_->forward(conv1_->forward(x)));
     out = torch::relu(bn2_->forward(conv2_->forward(out)));
@@ -84,12 +88,17 @@ enum class ResNetStem {
 };
 
 /// Four stages of 64/128/256/512 planes with strides 1, 2, 2, 2, global
-/// average pooling and a Linear head.
+/// average pooling and a Linear head. With `zero_init_residual` the last
+/// BatchNorm scale of every residual branch starts at 0, so each block
+/// starts as the identity (Goyal et al. 2017; torchvision's option, on by
+/// default in the CigL code's ResNet, models/resnet.py:184 and 228-234 of
+/// StevenBoys/CigL).
 template <class Block>  // BasicBlock or Bottleneck
 class ResNet : public Model {
  public:
   ResNet(ResNetStem stem, const std::vector<int>& blocks,
-         std::int64_t in_channels, std::int64_t num_classes)
+         std::int64_t in_channels, std::int64_t num_classes,
+         bool zero_init_residual = false)
       : imagenet_(stem == ResNetStem::imagenet) {
     // The ImageNet stem pads in a step of its own before a 'valid' 7x7
     // convolution: the same function as padding=3, but the layer then
@@ -104,11 +113,14 @@ class ResNet : public Model {
     bn1_ = register_module("bn1", torch::nn::BatchNorm2d(64));
     std::int64_t in = 64;
     const std::int64_t planes[] = {64, 128, 256, 512};
+    std::vector<std::shared_ptr<Block>> all_blocks;
     for (std::size_t s = 0; s < 4; ++s) {
       torch::nn::Sequential stage;
       for (int b = 0; b < blocks[s]; ++b) {
         const std::int64_t stride = (s > 0 && b == 0) ? 2 : 1;
-        stage->push_back(std::make_shared<Block>(in, planes[s], stride));
+        auto block = std::make_shared<Block>(in, planes[s], stride);
+        stage->push_back(block);
+        all_blocks.push_back(block);
         in = planes[s] * Block::expansion;
       }
       layers_.push_back(
@@ -116,6 +128,10 @@ class ResNet : public Model {
     }
     fc_ = register_module("fc", torch::nn::Linear(in, num_classes));
     init_standard(*this);
+    if (zero_init_residual) {
+      torch::NoGradGuard no_grad;
+      for (auto& block : all_blocks) block->last_norm()->weight.zero_();
+    }
   }
 
   torch::Tensor forward(torch::Tensor x) override {

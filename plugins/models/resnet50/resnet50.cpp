@@ -15,14 +15,16 @@ void register_resnet50(cigl::Registrar& r) {
       {"resnet50",
        "ResNet-50 for 224x224 ImageNet inputs, as torchvision's resnet50: "
        "7x7 stem, max pool, Bottleneck stages 3/4/6/3, avg pool, Linear",
-       {}},
-      [](const cigl::Params&, const cigl::ModelContext& context) {
+       {cigl::ParamSpec::boolean("zero_init_residual", false,
+                                 "start the last BatchNorm scale of every "
+                                 "residual branch at 0 (Goyal et al. 2017)")}},
+      [](const cigl::Params& p, const cigl::ModelContext& context) {
         // Stem convolution, max pool and three stride-2 stages.
         const auto channels =
             cigl::models::check_image_input("resnet50", context, 5);
         return std::make_shared<cigl::models::ResNet<cigl::models::Bottleneck>>(
             cigl::models::ResNetStem::imagenet, std::vector<int>{3, 4, 6, 3},
-            channels, context.num_classes);
+            channels, context.num_classes, p.boolean("zero_init_residual"));
       });
 }
 

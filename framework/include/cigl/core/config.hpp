@@ -21,9 +21,9 @@ struct ExperimentConfig {
   std::string source;  ///< the config file, or "" when built in code
   Params experiment;   ///< name, seed, output_dir, device, threads, ...
   Params training;     ///< epochs, batch_size, eval_every, ...
-  Params optimizer;    ///< type, lr, momentum, nesterov, weight_decay
   Params distributed;  ///< backend, timeout_seconds, bucket_mb, overlap
-  ComponentChoice data, model, method, schedule;
+  Params averaging;    ///< enabled, from, unit, recompute_batchnorm
+  ComponentChoice optimizer, data, model, method, schedule;
   std::vector<ComponentChoice> metrics;
   std::vector<std::string> plugin_paths;  ///< resolved to absolute paths
   /// [model] init_from: a model.pt whose weights the model starts from
@@ -36,8 +36,8 @@ struct ConfigDocumentAccess;  // the core's own view of the TOML document
 /// Parameters of the sections the core owns (no plugin).
 CIGL_API const std::vector<ParamSpec>& experiment_specs();
 CIGL_API const std::vector<ParamSpec>& training_specs();
-CIGL_API const std::vector<ParamSpec>& optimizer_specs();
 CIGL_API const std::vector<ParamSpec>& distributed_specs();
+CIGL_API const std::vector<ParamSpec>& averaging_specs();
 
 /// A parsed config document with overrides applied; not yet checked
 /// against plugins (which plugins exist depends on `[plugins] paths`).

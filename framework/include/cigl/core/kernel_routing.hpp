@@ -23,6 +23,7 @@
 namespace cigl {
 
 class MaskSet;
+class Optimizer;
 class Model;
 class SparseKernel;
 struct KernelStep;
@@ -84,7 +85,7 @@ class CIGL_API KernelRouting {
   /// and their momentum (the contract of Method::needs_dense_gradient), so
   /// SGD would leave them as they are. Everything else, and any other
   /// optimizer, gets optimizer.step().
-  void optimizer_step(torch::optim::Optimizer& optimizer);
+  void optimizer_step(Optimizer& optimizer);
   /// Detaches every kernel: the layers compute densely from here on (the
   /// final evaluation, after a method may have replaced the weights).
   void detach();
