@@ -8,8 +8,10 @@ namespace cigl {
 namespace {
 
 // Basic strings with escapes (never literal or multi-line ones), so a
-// value reads the same wherever it is pasted; UTF-8 kept as it is.
-constexpr auto kFlags = toml::format_flags::allow_unicode_strings;
+// value reads the same wherever it is pasted; non-ASCII as \uXXXX, which
+// the config reader requires (config_limits.cpp: TOML++ 3.3 mishandles
+// raw non-ASCII).
+constexpr auto kFlags = toml::format_flags::none;
 
 // Inline tables print their nested tables inline too.
 void make_inline(toml::table& table) {

@@ -30,8 +30,8 @@ TEST(ValueText, EachTypeAsTomlWritesIt) {
 TEST(ValueText, StringsAreEscapedOnOneLine) {
   EXPECT_EQ(to_string(Value(std::string("a\"b\\c\nd\te\rf\x01"))),
             "\"a\\\"b\\\\c\\nd\\te\\rf\\u0001\"");
-  // UTF-8 stays as it is.
-  EXPECT_EQ(to_string(Value(std::string("\xc3\xa9"))), "\"\xc3\xa9\"");
+  // Non-ASCII as an escape, which the config reader requires.
+  EXPECT_EQ(to_string(Value(std::string("\xc3\xa9"))), "\"\\u00E9\"");
 }
 
 TEST(ParamSpec, ConstraintTextShowsTheRangeOrChoices) {
