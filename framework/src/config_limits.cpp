@@ -31,7 +31,7 @@ class LimitScan {
     if (t_.size() > ConfigLimits::max_bytes) {
       throw ConfigError(too_big(source_, t_.size()));
     }
-    check_ascii_outside_strings();
+    check_non_ascii();
     int table_depth = 0;  // of the last [table] or [[array]] header
     while (i_ < t_.size()) {
       skip_blank(true);
@@ -82,53 +82,38 @@ class LimitScan {
     }
   }
 
-  /// TOML allows non-ASCII characters only in strings and comments, and
-  /// TOML++ (3.3) reaches undefined behaviour on some elsewhere (a bare
-  /// key with U+045E): refused here, before it parses.
-  /// TOML++ 3.3 also reaches undefined behaviour on raw non-ASCII
-  /// characters in strings that it parses in another way than they look
-  /// (a string glued to a number, found by fuzzing): strings spell them as
-  /// \\uXXXX escapes, which it handles.
-  void raw_non_ascii_in_string(std::size_t k) const {
-    if (static_cast<unsigned char>(t_[k]) >= 0x80) {
-      fail(k,
-           "a raw non-ASCII character in a string; write it as \\uXXXX "
-           "(TOML++ 3.3 mishandles raw ones)");
-    }
-  }
-
-  void check_ascii_outside_strings() const {
+  /// Raw non-ASCII characters only in comments. TOML++ 3.3 reaches
+  /// undefined behaviour on some (found by fuzzing: a bare key with
+  /// U+045E, a string glued to a number, after a line-ending backslash);
+  /// strings spell them as \\uXXXX escapes, which it handles.
+  void check_non_ascii() const {
     std::size_t k = 0;
-    auto starts = [&](const char* s) {
-      return t_.compare(k, std::char_traits<char>::length(s), s) == 0;
+    auto raw = [&](std::size_t at, const char* where) {
+      if (at < t_.size() && static_cast<unsigned char>(t_[at]) >= 0x80) {
+        fail(at, std::string("a raw non-ASCII character ") + where);
+      }
+    };
+    const char* const in_string =
+        "in a string; write it as \\uXXXX (TOML++ 3.3 mishandles raw ones)";
+    // One character of a string, or a backslash and the one it escapes.
+    auto string_step = [&](char quote) {
+      raw(k, in_string);
+      if (quote == '"' && t_[k] == '\\') {
+        raw(k + 1, in_string);
+        k += 2;
+      } else {
+        ++k;
+      }
     };
     while (k < t_.size()) {
       const char c = t_[k];
       if (c == '#') {
         while (k < t_.size() && t_[k] != '\n') ++k;
-      } else if (starts("\"\"\"") || starts("'''")) {
-        const std::string close(3, c);
+      } else if (t_.compare(k, 3, std::string(3, c)) == 0 &&
+                 (c == '"' || c == '\'')) {
         k += 3;
-        while (k < t_.size() && t_.compare(k, 3, close) != 0) {
-          if (c == '"' && t_[k] == '\\') {
-            // After a backslash TOML++ asks whether the next character is
-            // whitespace (a line-ending backslash), then skips it.
-            std::size_t next = k + 1;
-            while (next < t_.size() && std::strchr(" \t\r\n", t_[next]) &&
-                   t_[next] != '\0') {
-              ++next;
-            }
-            if (next < t_.size() &&
-                static_cast<unsigned char>(t_[next]) >= 0x80) {
-              fail(next,
-                   "a non-ASCII character after a backslash in a multi-line "
-                   "string; write it as \\uXXXX");
-            }
-            k += 2;
-          } else {
-            raw_non_ascii_in_string(k);
-            ++k;
-          }
+        while (k < t_.size() && t_.compare(k, 3, std::string(3, c)) != 0) {
+          string_step(c);
         }
         k += 3;
         // Up to two more quotes are content: the string ends after them.
@@ -137,16 +122,10 @@ class LimitScan {
         }
       } else if (c == '"' || c == '\'') {
         ++k;
-        while (k < t_.size() && t_[k] != c && t_[k] != '\n') {
-          raw_non_ascii_in_string(k);
-          k += c == '"' && t_[k] == '\\' ? 2 : 1;
-        }
+        while (k < t_.size() && t_[k] != c && t_[k] != '\n') string_step(c);
         ++k;
-      } else if (static_cast<unsigned char>(c) >= 0x80) {
-        fail(k,
-             "a non-ASCII character outside a string or comment (TOML keys "
-             "and values are ASCII)");
       } else {
+        raw(k, "outside a string or comment (TOML keys and values are ASCII)");
         ++k;
       }
     }
@@ -229,10 +208,6 @@ class LimitScan {
         continue;
       }
       if (!multi && c == '\n') return;  // unterminated
-      if (static_cast<unsigned char>(c) >= 0x80 &&
-          std::strcmp(what, "key") == 0) {
-        fail(i_, "a non-ASCII character in a key (TOML++ mishandles them)");
-      }
       if (c == quote &&
           (!multi || t_.compare(i_, 3, std::string(3, quote)) == 0)) {
         if (i_ - content > limit) {

@@ -122,14 +122,22 @@ TEST(ConfigLimits, EveryShippedConfigIsWithinTheLimits) {
 
 TEST(ConfigLimits, RawNonAsciiOnlyInComments) {
   // TOML++ 3.3 reaches __builtin_unreachable on these (found by fuzzing).
-  EXPECT_EQ(parse_error("a.\xd1\x9e = 1\n"),
-            "exp.toml:1:3: a non-ASCII character outside a string or comment "
-            "(TOML keys and values are ASCII)");
+  EXPECT_EQ(
+      parse_error("a.\xd1\x9e = 1\n"),
+      "exp.toml:1:3: a raw non-ASCII character outside a string or comment "
+      "(TOML keys and values are ASCII)");
   EXPECT_EQ(parse_error("[model]\n\"h\xc3\xa9\" = 1\n"),
             "exp.toml:2:3: a raw non-ASCII character in a string; write it "
             "as \\uXXXX (TOML++ 3.3 mishandles raw ones)");
   EXPECT_EQ(parse_error("a = [400\"\"\"\xc3\xa9\"\"\"]\n"),
             "exp.toml:1:12: a raw non-ASCII character in a string; write it "
+            "as \\uXXXX (TOML++ 3.3 mishandles raw ones)");
+  // After a line-ending backslash, and right after an escaping one.
+  EXPECT_EQ(parse_error("a = \"\"\"x\\\n  \xc3\xa9\"\"\"\n"),
+            "exp.toml:2:3: a raw non-ASCII character in a string; write it "
+            "as \\uXXXX (TOML++ 3.3 mishandles raw ones)");
+  EXPECT_EQ(parse_error("a = \"\\\xc3\xa9\"\n"),
+            "exp.toml:1:7: a raw non-ASCII character in a string; write it "
             "as \\uXXXX (TOML++ 3.3 mishandles raw ones)");
   // Comments keep them; strings spell them as escapes.
   auto doc = ConfigDocument::from_string(
