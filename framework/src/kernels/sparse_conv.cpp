@@ -23,6 +23,7 @@
 
 #include "cigl/core/sparse_ops.hpp"
 #include "leaf.hpp"
+#include "weight_gradient.hpp"
 
 namespace cigl::kernels {
 
@@ -30,32 +31,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-/// A WeightGradientHook as a saved value of the autograd context.
-struct HookHolder : torch::CustomClassHolder {
-  explicit HookHolder(WeightGradientHook h) : hook(std::move(h)) {}
-  WeightGradientHook hook;
-};
-
-/// The weight gradient from its values: into the buffer the caller gave
-/// (taken out of the context, so that autograd gets the only reference
-/// and keeps it without a copy), or a new tensor; the hook is told.
-at::Tensor weight_gradient(AutogradContext* ctx, const CompressedMask& mask,
-                           const at::Tensor& values) {
-  at::Tensor buffer;
-  auto it = ctx->saved_data.find("gradient_buffer");
-  if (it != ctx->saved_data.end()) {
-    buffer = it->second.toTensor();
-    ctx->saved_data.erase(it);
-  }
-  at::Tensor out = mask.to_dense(values, std::move(buffer));
-  auto hook = ctx->saved_data.find("hook");
-  if (hook != ctx->saved_data.end()) {
-    c10::static_intrusive_pointer_cast<HookHolder>(hook->second.toCapsule())
-        ->hook(out, values);
-  }
-  return out;
-}
 
 constexpr std::int64_t round8(std::int64_t n) { return (n + 7) / 8 * 8; }
 
@@ -176,13 +151,7 @@ struct SparseConvFunction : torch::autograd::Function<SparseConvFunction> {
     ctx->saved_data["x"] = x;
     ctx->saved_data["values"] = values;
     ctx->saved_data["mask"] = c10::IValue::make_capsule(mask);
-    if (gradient.buffer.defined()) {
-      ctx->saved_data["gradient_buffer"] = gradient.buffer;
-    }
-    if (gradient.hook) {
-      ctx->saved_data["hook"] = c10::IValue::make_capsule(
-          c10::make_intrusive<HookHolder>(gradient.hook));
-    }
+    save_weight_gradient_output(ctx, gradient);
     ctx->saved_data["padding"] =
         std::vector<std::int64_t>{padding[0], padding[1]};
     ctx->saved_data["has_bias"] = bias.defined();
