@@ -72,12 +72,32 @@ std::vector<std::int64_t> bernoulli_positions(std::int64_t n, double p,
 
 void check_probability(double p, const char* what) {
   if (!(p >= 0 && p <= 1)) {
-    throw Error(std::string("BernoulliSampler: ") + what + " " +
+    throw Error(std::string("Bernoulli draw: ") + what + " " +
                 std::to_string(p) + " is not in [0, 1]");
   }
 }
 
 }  // namespace
+
+torch::Tensor bernoulli_dropped(const torch::Tensor& candidates,
+                                double drop_probability,
+                                torch::Generator& generator) {
+  check_probability(drop_probability, "drop probability");
+  if (candidates.dim() != 1 || candidates.scalar_type() != torch::kLong) {
+    throw Error("bernoulli_dropped: candidates must be int64 {n}");
+  }
+  const std::int64_t n = candidates.size(0);
+  if (generator.device().is_cpu()) {
+    auto positions = bernoulli_positions(n, drop_probability, generator);
+    auto index = torch::tensor(positions, torch::kLong);
+    return candidates.index_select(0, index.to(candidates.device()));
+  }
+  auto u = torch::rand(
+      {n}, generator,
+      torch::TensorOptions(torch::kFloat).device(generator.device()));
+  return candidates.masked_select(
+      u.lt(drop_probability).to(candidates.device()));
+}
 
 BernoulliSampler::BernoulliSampler()
     : generator_(make_generator(torch::kCPU, 0)) {}
@@ -102,20 +122,7 @@ torch::Tensor BernoulliSampler::keep_mask(const torch::Tensor& mask,
 
 torch::Tensor BernoulliSampler::dropped(const torch::Tensor& candidates,
                                         double drop_probability) {
-  check_probability(drop_probability, "drop probability");
-  if (candidates.dim() != 1 || candidates.scalar_type() != torch::kLong) {
-    throw Error("BernoulliSampler::dropped: candidates must be int64 {n}");
-  }
-  const std::int64_t n = candidates.size(0);
-  if (device().is_cpu()) {
-    auto positions = bernoulli_positions(n, drop_probability, generator_);
-    auto index = torch::tensor(positions, torch::kLong);
-    return candidates.index_select(0, index.to(candidates.device()));
-  }
-  auto u = torch::rand({n}, generator_,
-                       torch::TensorOptions(torch::kFloat).device(device()));
-  return candidates.masked_select(
-      u.lt(drop_probability).to(candidates.device()));
+  return bernoulli_dropped(candidates, drop_probability, generator_);
 }
 
 torch::Tensor BernoulliSampler::get_state() const {

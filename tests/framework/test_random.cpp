@@ -1,4 +1,5 @@
-// cigl/random.hpp: Bernoulli masks drawn from a sampler's own generator.
+// cigl/random.hpp: Bernoulli masks drawn from a sampler's own generator,
+// or from a method's (bernoulli_dropped).
 // Checked against the binomial distribution's closed-form mean and
 // variance, seeds, and state restored exactly. The same checks run on
 // CUDA in test_cuda.cpp.
@@ -113,6 +114,26 @@ TEST(BernoulliSampler, ExtremeProbabilitiesAndBadArguments) {
   EXPECT_THROW(sampler.keep_mask(mask, 1.5), Error);
   EXPECT_THROW(sampler.keep_mask(torch::ones({3}), 0.5), Error);  // not bool
   EXPECT_THROW(sampler.dropped(torch::arange(10).view({2, 5}), 0.5), Error);
+}
+
+TEST(BernoulliDropped, DrawsFromTheGivenGeneratorAndOnlyFromIt) {
+  // A method draws from its own checkpointed generator: restoring that
+  // generator's state repeats the mask, and LibTorch's default generator
+  // plays no part.
+  auto generator = make_generator(torch::kCPU, 7);
+  const auto candidates = torch::arange(1000, 3000);
+  const auto state = generator.get_state();
+  const auto first = bernoulli_dropped(candidates, 0.1, generator);
+  EXPECT_FALSE(torch::equal(generator.get_state(), state)) << "it advanced";
+  torch::manual_seed(123);
+  generator.set_state(state);
+  EXPECT_TRUE(
+      torch::equal(bernoulli_dropped(candidates, 0.1, generator), first));
+  // Drawn from the candidates, each at most once, about 10% of them.
+  EXPECT_TRUE(torch::isin(first, candidates).all().item<bool>());
+  EXPECT_EQ(std::get<0>(torch::_unique(first)).numel(), first.numel());
+  expect_binomial(first.numel(), 2000, 0.1);
+  EXPECT_THROW(bernoulli_dropped(candidates, -0.1, generator), Error);
 }
 
 TEST(MakeGenerator, CpuGeneratorsAreIndependentOfTheDefaultOne) {

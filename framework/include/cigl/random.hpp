@@ -19,6 +19,18 @@ namespace cigl {
 CIGL_API torch::Generator make_generator(torch::Device device,
                                          std::uint64_t seed);
 
+/// The entries of `candidates` (int64 {n}, e.g. the flat indices of a
+/// layer's active weights) dropped by independent Bernoulli draws, each
+/// with probability `drop_probability`, from `generator`, in no particular
+/// order, on the device of `candidates`. From a CPU generator the draws
+/// are a Binomial count and as many distinct positions (Floyd's
+/// algorithm: O(dropped), not O(n)); from a CUDA one, one uniform draw per
+/// candidate and a selection whose size the host must read. Throws Error
+/// for a probability outside [0, 1] or candidates of another shape or type.
+CIGL_API torch::Tensor bernoulli_dropped(const torch::Tensor& candidates,
+                                         double drop_probability,
+                                         torch::Generator& generator);
+
 /// Bernoulli masks drawn from a generator of its own on one device: the
 /// per-step random mask of CigL-like methods. Two samplers of the same
 /// device and seed draw the same masks; get_state()/set_state() (or
@@ -37,14 +49,9 @@ class CIGL_API BernoulliSampler {
   /// per entry, all on the device: no host synchronisation on CUDA.
   torch::Tensor keep_mask(const torch::Tensor& mask, double keep_probability);
 
-  /// The entries of `candidates` (int64 {n}, e.g. the flat indices of a
-  /// layer's active weights) dropped by independent Bernoulli draws, each
-  /// with probability `drop_probability`, in no particular order, on the
-  /// device of `candidates`. On a CPU sampler the draws are a Binomial
-  /// count and as many distinct positions (O(dropped), not O(n), the
-  /// fast path for CPU training); on CUDA, one draw per candidate and a
-  /// selection whose size the host must read (one synchronisation: use
-  /// keep_mask() inside a CUDA step).
+  /// bernoulli_dropped() from this sampler's generator. On CUDA the host
+  /// reads the selection's size (one synchronisation: use keep_mask()
+  /// inside a CUDA step).
   torch::Tensor dropped(const torch::Tensor& candidates,
                         double drop_probability);
 

@@ -37,54 +37,13 @@
 // and keep their value through the step, the visible ones are scaled by s
 // in the forward and the step updates the unscaled weights with the
 // chain rule's gradient s * g; an update step uses the full M * w.
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <cmath>
-#include <mutex>
-#include <random>
-#include <unordered_set>
 
 #include "cigl/plugin.hpp"
+#include "cigl/random.hpp"
 #include "cigl/sparse.hpp"
 
 namespace {
-
-/// The Generator as a standard random bit engine, so the draws come from
-/// the method's checkpointed generator.
-struct Bits {
-  using result_type = std::uint64_t;
-  static constexpr result_type min() { return 0; }
-  static constexpr result_type max() { return ~result_type{0}; }
-  at::CPUGeneratorImpl* impl;
-  result_type operator()() { return impl->random64(); }
-};
-
-/// The random mask: the entries of `candidates` (flat int64 indices, CPU)
-/// that an independent Bernoulli(p) per entry hides, drawn as the
-/// distribution factors: a Binomial(n, p) count, then that many distinct
-/// positions uniformly (Floyd's algorithm). O(count) instead of one draw
-/// per weight. The only place the random mask is drawn.
-torch::Tensor draw_hidden(const torch::Tensor& candidates, double p,
-                          torch::Generator& generator) {
-  const std::int64_t n = candidates.numel();
-  std::vector<std::int64_t> positions;
-  {
-    auto* impl = generator.get<at::CPUGeneratorImpl>();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    Bits bits{impl};
-    const auto count = std::binomial_distribution<std::int64_t>(n, p)(bits);
-    std::unordered_set<std::int64_t> chosen;
-    for (std::int64_t j = n - count; j < n; ++j) {
-      auto t = std::uniform_int_distribution<std::int64_t>(0, j)(bits);
-      if (!chosen.insert(t).second) {
-        chosen.insert(j);
-        t = j;
-      }
-      positions.push_back(t);
-    }
-  }
-  return candidates.index_select(0, torch::tensor(positions, torch::kLong));
-}
 
 class CigL : public cigl::DynamicSparseMethod {
  public:
@@ -124,8 +83,8 @@ class CigL : public cigl::DynamicSparseMethod {
     auto& masks = sparse_.masks();
     for (std::size_t i = 0; i < masks.size(); ++i) {
       const auto& weight = masks.weight(i);
-      hidden_[i] =
-          draw_hidden(active_[i], hide_probability_, sparse_.generator());
+      hidden_[i] = cigl::bernoulli_dropped(active_[i], hide_probability_,
+                                           sparse_.generator());
       stash_[i].copy_(weight);
       weight.mul_(scale_);
       weight.view(-1).index_fill_(0, hidden_[i].to(weight.device()), 0);
@@ -156,8 +115,9 @@ class CigL : public cigl::DynamicSparseMethod {
         auto grown = mask.logical_and(before[i].reshape(-1).cpu().logical_not())
                          .nonzero()
                          .squeeze(1);
-        hidden_[i] = torch::cat({stays, draw_hidden(grown, hide_probability_,
-                                                    sparse_.generator())});
+        hidden_[i] =
+            torch::cat({stays, cigl::bernoulli_dropped(grown, hide_probability_,
+                                                       sparse_.generator())});
       }
     }
     return false;
@@ -265,8 +225,8 @@ class CigL : public cigl::DynamicSparseMethod {
         raw.view(-1).index_copy_(0, hidden, kept);
       }
       restore_hidden(i);
-      hidden_[i] =
-          draw_hidden(active_[i], hide_probability_, sparse_.generator());
+      hidden_[i] = cigl::bernoulli_dropped(active_[i], hide_probability_,
+                                           sparse_.generator());
       const auto now_hidden = hidden_[i].to(weight.device());
       raw.view(-1).index_copy_(
           0, now_hidden, weight.detach().view(-1).index_select(0, now_hidden));
