@@ -1,8 +1,22 @@
 #include "cigl/layers.hpp"
 
+#include <torch/version.h>
+
+#include <variant>
+
 #include "kernels/sparse_kernel.hpp"
 
 namespace cigl {
+
+namespace {
+// The options' enum variants are std::variant from LibTorch 2 on (whose
+// c10 no longer has get_if), c10::variant in 1.13.
+#if TORCH_VERSION_MAJOR >= 2
+using std::get_if;
+#else
+using c10::get_if;
+#endif
+}  // namespace
 
 SparseCapable::~SparseCapable() = default;
 
@@ -38,12 +52,12 @@ SparseOp Conv2dImpl::sparse_op() const {
   if (!ones(o.stride())) op.unsupported = "stride other than 1";
   if (!ones(o.dilation())) op.unsupported = "dilation other than 1";
   if (o.groups() != 1) op.unsupported = "grouped convolution";
-  if (!c10::get_if<torch::enumtype::kZeros>(&o.padding_mode())) {
+  if (!get_if<torch::enumtype::kZeros>(&o.padding_mode())) {
     op.unsupported = "padding mode other than zeros";
   }
-  if (const auto* p = c10::get_if<torch::ExpandingArray<2>>(&o.padding())) {
+  if (const auto* p = get_if<torch::ExpandingArray<2>>(&o.padding())) {
     op.padding = {(**p)[0], (**p)[1]};
-  } else if (c10::get_if<torch::enumtype::kValid>(&o.padding())) {
+  } else if (get_if<torch::enumtype::kValid>(&o.padding())) {
     op.padding = {0, 0};
   } else {
     op.unsupported = "padding \"same\"";
