@@ -72,8 +72,8 @@ std::vector<std::int64_t> bernoulli_positions(std::int64_t n, double p,
 
 void check_probability(double p, const char* what) {
   if (!(p >= 0 && p <= 1)) {
-    throw Error(std::string("Bernoulli draw: ") + what + " " +
-                std::to_string(p) + " is not in [0, 1]");
+    throw Error(std::string(what) + " " + std::to_string(p) +
+                " is not in [0, 1]");
   }
 }
 
@@ -82,7 +82,7 @@ void check_probability(double p, const char* what) {
 torch::Tensor bernoulli_dropped(const torch::Tensor& candidates,
                                 double drop_probability,
                                 torch::Generator& generator) {
-  check_probability(drop_probability, "drop probability");
+  check_probability(drop_probability, "bernoulli_dropped: drop probability");
   if (candidates.dim() != 1 || candidates.scalar_type() != torch::kLong) {
     throw Error("bernoulli_dropped: candidates must be int64 {n}");
   }
@@ -109,7 +109,8 @@ torch::Device BernoulliSampler::device() const { return generator_.device(); }
 
 torch::Tensor BernoulliSampler::keep_mask(const torch::Tensor& mask,
                                           double keep_probability) {
-  check_probability(keep_probability, "keep probability");
+  check_probability(keep_probability,
+                    "BernoulliSampler::keep_mask: keep probability");
   if (mask.device() != device() || mask.scalar_type() != torch::kBool) {
     throw Error("BernoulliSampler::keep_mask: the mask must be bool on " +
                 device().str());

@@ -42,6 +42,8 @@ TEST(WeightGradient, LinearWritesTheCallersBufferAndTellsTheHook) {
 
   const auto want = (gy.t().mm(x) * mask).to(torch::kDouble);
   ASSERT_EQ(seen.calls, 1);
+  // The test keeps a reference to the buffer, so autograd copies it into
+  // .grad instead of taking it; the buffer still holds what was written.
   EXPECT_TRUE(torch::allclose(buffer.to(torch::kDouble), want, 1e-5, 1e-5))
       << "the gradient is written into the buffer given";
   EXPECT_TRUE(
