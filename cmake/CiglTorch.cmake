@@ -60,6 +60,23 @@ else()
   set(CIGL_TORCH_CUDA OFF)
 endif()
 
+# The wheel's CUDA libraries (site-packages/nvidia/*/lib) are the ones
+# libtorch_cuda.so runs with, found through its own RUNPATH. At link time
+# the toolkit's folder comes first (it is on the link line for cudart), and
+# a toolkit's NCCL older than the wheel's lacks symbols libtorch_cuda.so
+# needs: `-rpath-link` makes the linker look in the wheel's folders first.
+# The cigl target carries the options to everything that links it,
+# out-of-tree plugins included.
+set(CIGL_TORCH_LINK_OPTIONS "")
+if(CIGL_TORCH_SOURCE STREQUAL "pip" AND CIGL_TORCH_CUDA AND
+   Torch_DIR MATCHES "^(.*/site-packages)/torch/")
+  file(GLOB cigl_wheel_cuda_dirs LIST_DIRECTORIES true
+       "${CMAKE_MATCH_1}/nvidia/*/lib")
+  foreach(cigl_dir IN LISTS cigl_wheel_cuda_dirs)
+    list(APPEND CIGL_TORCH_LINK_OPTIONS "LINKER:-rpath-link,${cigl_dir}")
+  endforeach()
+endif()
+
 if(NOT DEFINED CIGL_TORCH_PYTHON)
   if(cigl_python_prefix AND EXISTS ${cigl_python_prefix}/bin/python)
     set(cigl_python ${cigl_python_prefix}/bin/python)
