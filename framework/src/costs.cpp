@@ -74,12 +74,24 @@ const void* impl_of(const c10::IValue& v) {
              : nullptr;
 }
 
+// A weight being transposed: on_end maps the result to it. (LibTorch 2.x
+// no longer hands an end callback the inputs, so on_start notes them.)
+struct Transposing : at::ObserverContext {
+  explicit Transposing(const void* w) : weight(w) {}
+  const void* weight;
+};
+
 // Depending on the LibTorch version a Linear layer runs as aten::linear,
 // or as aten::t(weight) followed by aten::addmm or aten::matmul.
 std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
   if (!recording || recording->active > 0) return nullptr;
   const std::string name = fn.name();
   auto inputs = fn.inputs();
+  if (name == "aten::t" || name == "aten::transpose") {
+    const void* input = inputs.empty() ? nullptr : impl_of(inputs[0]);
+    if (!recording->weights.count(input)) return nullptr;
+    return std::make_unique<Transposing>(input);
+  }
   Call call;
   const void* weight = nullptr;
   if ((name == "aten::conv2d" || name == "aten::linear") &&
@@ -122,11 +134,9 @@ void on_end(const at::RecordFunction& fn, at::ObserverContext* context) {
     }
     return;
   }
-  const std::string name = fn.name();
-  if ((name == "aten::t" || name == "aten::transpose") && !outputs.empty()) {
-    auto inputs = fn.inputs();
-    if (!inputs.empty() && recording->weights.count(impl_of(inputs[0]))) {
-      recording->transposed[impl_of(outputs[0])] = impl_of(inputs[0]);
+  if (auto* transposing = dynamic_cast<Transposing*>(context)) {
+    if (!outputs.empty()) {
+      recording->transposed[impl_of(outputs[0])] = transposing->weight;
     }
   }
 }
