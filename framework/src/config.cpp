@@ -38,7 +38,9 @@ const std::vector<ParamSpec>& experiment_specs() {
                          "training batches of images in the channels-last "
                          "memory format, so convolutions run in it (faster "
                          "on some GPUs)"),
-      ParamSpec::integer("threads", 0, "CPU threads for LibTorch; 0: all cores")
+      ParamSpec::integer(
+          "threads", 0,
+          "CPU threads for LibTorch; 0: all cores (a matrix cell: --threads)")
           .min(0)
           .max(4096),
       ParamSpec::boolean("save_predictions", false,

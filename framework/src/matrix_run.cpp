@@ -23,6 +23,7 @@
 #include "cigl/core/number_text.hpp"
 #include "cigl/core/provenance.hpp"
 #include "cigl/core/signals.hpp"
+#include "cigl/core/trainer.hpp"
 #include "cigl/error.hpp"
 #include "config_access.hpp"
 #include "csv_text.hpp"
@@ -226,9 +227,7 @@ bool run_cell(const MatrixSetup& setup, std::size_t cell,
         .count();
   };
   const ExperimentConfig& config = setup.configs[cell];
-  if (threads > 0 && config.experiment.integer("threads") == 0) {
-    torch::set_num_threads(threads);
-  }
+  set_default_cpu_threads(threads);  // what a cell's threads = 0 means
   std::optional<Heartbeat> heartbeat;
   if (writer) heartbeat.emplace(setup.index_path(), identity.index);
   try {

@@ -1,5 +1,6 @@
 #include "cigl/core/trainer.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -79,10 +80,24 @@ constexpr double kDivergenceFactor = 100;
 
 }  // namespace
 
+namespace {
+std::atomic<int> default_threads{0};
+}  // namespace
+
+void set_default_cpu_threads(int threads) {
+  default_threads = std::max(0, threads);
+}
+
 int cpu_threads(std::int64_t requested, std::string* warning) {
   const auto cores = static_cast<std::int64_t>(
       std::max(1u, std::thread::hardware_concurrency()));
-  if (requested == 0) return static_cast<int>(cores);
+  if (requested == 0) {
+    // LibTorch's own default is not all cores (Debian's 1.13 takes one).
+    requested = default_threads.load();
+    const char* omp = std::getenv("OMP_NUM_THREADS");
+    if (requested == 0 && omp) requested = std::max(0, std::atoi(omp));
+    if (requested == 0) return static_cast<int>(cores);
+  }
   if (requested > cores) {
     if (warning) {
       *warning = "experiment.threads = " + std::to_string(requested) +

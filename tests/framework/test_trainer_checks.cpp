@@ -97,6 +97,7 @@ TEST(TrainerChecks, AHealthyRunHasNoWarnings) {
 }
 
 TEST(TrainerChecks, ThreadsAreBoundedByTheMachinesCores) {
+  unsetenv("OMP_NUM_THREADS");  // else it is what 0 means
   std::string warning;
   EXPECT_EQ(cpu_threads(1, &warning), 1);
   EXPECT_EQ(cpu_threads(0, &warning), cores());
@@ -110,6 +111,22 @@ TEST(TrainerChecks, ThreadsAreBoundedByTheMachinesCores) {
   EXPECT_EQ(torch::get_num_threads(), cores());
   ASSERT_EQ(trainer.warnings().size(), 1u);
   EXPECT_EQ(trainer.warnings()[0], warning);
+}
+
+TEST(TrainerChecks, ThreadsZeroTakesTheProcesssDefault) {
+  // A matrix's `--jobs 2 --threads 1` gives each cell one thread; a config
+  // with threads = 0 must take it (it used to take every core, two cells
+  // oversubscribing two cores), and all cores again once unset.
+  set_default_cpu_threads(1);
+  {
+    Trainer trainer(config(kSmall), test::bundled_registry());
+    EXPECT_EQ(torch::get_num_threads(), 1);
+  }
+  set_default_cpu_threads(0);
+  std::string warning;
+  EXPECT_EQ(cpu_threads(0, &warning), cores());
+  Trainer trainer(config(kSmall), test::bundled_registry());
+  EXPECT_EQ(torch::get_num_threads(), cores());
 }
 
 // 5% of 12 examples is no validation example at all: found when the data

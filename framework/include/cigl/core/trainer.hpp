@@ -57,9 +57,14 @@ struct FitHooks {
   /// Checked after each step; true stops training at that step boundary.
   std::function<bool()> stop;
 };
-/// LibTorch CPU threads for experiment.threads = `requested`: all cores
-/// for 0, and at most the machine's cores (`warning` then says so).
+/// LibTorch CPU threads for experiment.threads = `requested`, at most the
+/// machine's cores (`warning` then says so). 0 takes the process's
+/// default: set_default_cpu_threads(), else OMP_NUM_THREADS (the rank
+/// launcher's share), else all cores.
 CIGL_API int cpu_threads(std::int64_t requested, std::string* warning);
+/// What experiment.threads = 0 means in this process from now on (0: back
+/// to OMP_NUM_THREADS or all cores): a matrix's `--threads` for its cells.
+CIGL_API void set_default_cpu_threads(int threads);
 
 /// Throws ConfigError when `config` cannot run as `world_size` ranks (the
 /// global batch must split evenly over them).
