@@ -40,7 +40,7 @@ class CIGL_API BernoulliSampler {
   BernoulliSampler();  ///< a CPU sampler with seed 0
   BernoulliSampler(torch::Device device, std::uint64_t seed);
 
-  torch::Device device() const;
+  [[nodiscard]] torch::Device device() const;
   torch::Generator& generator() { return generator_; }
 
   /// bool tensor shaped like `mask` (bool, on device()): true where `mask`
@@ -56,7 +56,7 @@ class CIGL_API BernoulliSampler {
                         double drop_probability);
 
   /// The generator's state (a CPU byte tensor), for checkpoints.
-  torch::Tensor get_state() const;
+  [[nodiscard]] torch::Tensor get_state() const;
   void set_state(const torch::Tensor& state);
   /// Writes/reads the state under `key`.
   void save(torch::serialize::OutputArchive& archive,
