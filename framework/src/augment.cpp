@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "cigl/error.hpp"
+#include "random_bits.hpp"
 
 namespace cigl {
 
@@ -195,18 +196,6 @@ torch::Tensor resized_crop_at(const torch::Tensor& batch,
                              /*padding_mode=*/1, /*align_corners=*/false);
 }
 
-namespace {
-/// The generator as a standard random bit engine (draws are the
-/// generator's, so they repeat and resume with it).
-struct Bits {
-  using result_type = std::uint64_t;
-  static constexpr result_type min() { return 0; }
-  static constexpr result_type max() { return ~result_type{0}; }
-  at::CPUGeneratorImpl* impl;
-  result_type operator()() { return impl->random64(); }
-};
-}  // namespace
-
 torch::Tensor random_resized_crop_boxes(std::int64_t n, std::int64_t height,
                                         std::int64_t width,
                                         const std::array<double, 2>& scale,
@@ -222,7 +211,7 @@ torch::Tensor random_resized_crop_boxes(std::int64_t n, std::int64_t height,
   auto out = boxes.accessor<std::int64_t, 2>();
   auto* impl = generator.get<at::CPUGeneratorImpl>();
   std::lock_guard<std::mutex> lock(generator.mutex());
-  Bits bits{impl};
+  RandomBits bits{impl};
   const double area = static_cast<double>(height * width);
   const double log_lo = std::log(ratio[0]), log_hi = std::log(ratio[1]);
   for (std::int64_t e = 0; e < n; ++e) {

@@ -265,36 +265,19 @@ void KernelRouting::begin_step(bool dense_gradient) {
 
 namespace {
 
-// SGD's state is keyed by the parameter's TensorImpl: its printed address
-// in LibTorch 1.x, the pointer in later versions (as in masking.cpp).
-template <class Key>
-Key state_key(const torch::Tensor& param) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream s;
-    s << param.unsafeGetTensorImpl();
-    return s.str();
-  } else {
-    return reinterpret_cast<Key>(param.unsafeGetTensorImpl());
-  }
-}
-
 /// The momentum buffer of `param`, created (zero) on SGD's first step,
 /// which `first` then reports.
 torch::Tensor momentum_of(torch::optim::SGD& sgd, const torch::Tensor& param,
                           bool& first) {
-  auto& state = sgd.state();
-  using Key = typename std::decay_t<decltype(state)>::key_type;
-  const Key key = state_key<Key>(param);
-  auto it = state.find(key);
-  first = it == state.end();
+  auto* state = optimizer_state(sgd, param);
+  first = state == nullptr;
   if (!first) {
-    return static_cast<torch::optim::SGDParamState&>(*it->second)
-        .momentum_buffer();
+    return static_cast<torch::optim::SGDParamState&>(*state).momentum_buffer();
   }
   auto created = std::make_unique<torch::optim::SGDParamState>();
   created->momentum_buffer(torch::zeros_like(param));
   auto buffer = created->momentum_buffer();
-  state[key] = std::move(created);
+  set_optimizer_state(sgd, param, std::move(created));
   return buffer;
 }
 

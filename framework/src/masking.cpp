@@ -247,18 +247,27 @@ Key state_key(const torch::Tensor& param) {
 }
 }  // namespace
 
-torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
-                              const torch::Tensor& param) {
+torch::optim::OptimizerParamState* optimizer_state(
+    torch::optim::Optimizer& optimizer, const torch::Tensor& param) {
   auto& state = optimizer.state();
   using Key = typename std::decay_t<decltype(state)>::key_type;
-  const Key key = state_key<Key>(param);
-  auto it = state.find(key);
-  if (it == state.end()) return {};
-  if (auto* sgd =
-          dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
-    return sgd->momentum_buffer();
-  }
-  return {};
+  auto it = state.find(state_key<Key>(param));
+  return it == state.end() ? nullptr : it->second.get();
+}
+
+void set_optimizer_state(
+    torch::optim::Optimizer& optimizer, const torch::Tensor& param,
+    std::unique_ptr<torch::optim::OptimizerParamState> state) {
+  auto& states = optimizer.state();
+  using Key = typename std::decay_t<decltype(states)>::key_type;
+  states[state_key<Key>(param)] = std::move(state);
+}
+
+torch::Tensor momentum_buffer(torch::optim::Optimizer& optimizer,
+                              const torch::Tensor& param) {
+  auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(
+      optimizer_state(optimizer, param));
+  return sgd ? sgd->momentum_buffer() : torch::Tensor();
 }
 
 }  // namespace cigl

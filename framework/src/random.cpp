@@ -12,6 +12,7 @@
 #include <torch/version.h>
 
 #include "cigl/error.hpp"
+#include "random_bits.hpp"
 
 namespace cigl {
 
@@ -37,15 +38,6 @@ torch::Generator make_generator(torch::Device device, std::uint64_t seed) {
 
 namespace {
 
-/// The CPU generator as a standard random bit engine.
-struct Bits {
-  using result_type = std::uint64_t;
-  static constexpr result_type min() { return 0; }
-  static constexpr result_type max() { return ~result_type{0}; }
-  at::CPUGeneratorImpl* impl;
-  result_type operator()() { return impl->random64(); }
-};
-
 /// Positions in [0, n) of the dropped entries of n independent
 /// Bernoulli(p) draws, as the distribution factors: a Binomial(n, p)
 /// count, then that many distinct positions uniformly (Floyd's
@@ -54,7 +46,7 @@ std::vector<std::int64_t> bernoulli_positions(std::int64_t n, double p,
                                               torch::Generator& generator) {
   auto* impl = generator.get<at::CPUGeneratorImpl>();
   std::lock_guard<std::mutex> lock(generator.mutex());
-  Bits bits{impl};
+  RandomBits bits{impl};
   const auto count = std::binomial_distribution<std::int64_t>(n, p)(bits);
   std::vector<std::int64_t> out;
   out.reserve(static_cast<std::size_t>(count));

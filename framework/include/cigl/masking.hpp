@@ -10,6 +10,7 @@
 // stays NaN, so a diverged run can leave non-finite values in inactive
 // slots; the trainer stops such a run at the end of the epoch anyway.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -117,6 +118,16 @@ class CIGL_API MaskSet {
   static bool known_masked(const Layer& layer);
   std::vector<Layer> layers_;
 };
+
+/// `param`'s entry in a LibTorch optimizer's state, or nullptr before its
+/// first step. LibTorch keys the state by the parameter's TensorImpl (its
+/// printed address in 1.x, the pointer in 2.x); these hide which.
+CIGL_API torch::optim::OptimizerParamState* optimizer_state(
+    torch::optim::Optimizer& optimizer, const torch::Tensor& param);
+/// Makes `state` `param`'s entry in the optimizer's state.
+CIGL_API void set_optimizer_state(
+    torch::optim::Optimizer& optimizer, const torch::Tensor& param,
+    std::unique_ptr<torch::optim::OptimizerParamState> state);
 
 /// The SGD momentum buffer of `param` in a LibTorch optimizer, or an
 /// undefined tensor when it has none (yet). Works across LibTorch versions.

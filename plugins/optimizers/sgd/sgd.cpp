@@ -4,28 +4,14 @@
 // zero one (the first update after it, buffer = gradient, is what a fresh
 // buffer gives too).
 #include <memory>
-#include <sstream>
-#include <type_traits>
 
 #include <torch/optim/sgd.h>
 
+#include "cigl/masking.hpp"
 #include "cigl/optimizer.hpp"
 #include "cigl/plugin.hpp"
 
 namespace {
-
-// The state map is keyed by the parameter's TensorImpl: as its printed
-// address in LibTorch 1.x, as the pointer itself in later versions.
-template <class Key>
-Key state_key(const torch::Tensor& param) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream s;
-    s << param.unsafeGetTensorImpl();
-    return s.str();
-  } else {
-    return reinterpret_cast<Key>(param.unsafeGetTensorImpl());
-  }
-}
 
 class Sgd : public cigl::Optimizer {
  public:
@@ -68,12 +54,7 @@ class Sgd : public cigl::Optimizer {
   }
 
   torch::Tensor momentum(const torch::Tensor& param) override {
-    auto& state = sgd_->state();
-    using Key = typename std::decay_t<decltype(state)>::key_type;
-    auto it = state.find(state_key<Key>(param));
-    if (it == state.end()) return {};
-    auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get());
-    return sgd ? sgd->momentum_buffer() : torch::Tensor();
+    return cigl::momentum_buffer(*sgd_, param);
   }
 
   void save(torch::serialize::OutputArchive& archive) const override {
