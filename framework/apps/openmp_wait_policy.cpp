@@ -1,21 +1,49 @@
-// Linked into cigl-run and the test executables. LibTorch's OpenMP threads
-// spin while they wait for each other (libgomp's default): on a machine
-// shared with other work, a spinning thread burns the core its partner
-// needs, and the quick start with 2 threads trained 25 times slower than
-// with 1. With OMP_WAIT_POLICY=PASSIVE they sleep instead, and 2 threads
-// train twice as fast as 1 (docs/benchmarks.md). libgomp reads the
-// variable once, in its own constructor, before main(); an executable's
-// .preinit_array runs before any shared library's constructor, so this is
-// the last moment to set it. A value the user set is kept.
+// Linked into cigl-run, the benchmarks and the test executables: how
+// LibTorch's OpenMP threads wait for work.
+//
+// libgomp's default is to spin about 300,000 times (milliseconds) before
+// sleeping. On a small machine a spinning worker takes the core that
+// OpenBLAS's own threads or the next parallel region need: on the 2-core
+// development machine LeNet-300-100's dense epoch took 2.7-4.3 s on two
+// threads against 0.9 s. Not spinning at all (OMP_WAIT_POLICY=PASSIVE)
+// fixes the dense kernels but makes every parallel region pay a futex
+// wake-up, which the short regions of the sparse kernels feel (0.62 s
+// against 0.32 s). A short spin, GOMP_SPINCOUNT=CIGL_OPENMP_SPIN_COUNT,
+// was the fastest for both (docs/benchmarks.md, "OpenMP threads").
+//
+// libgomp reads its variables once, in its own constructor. Nothing of
+// ours runs before that and survives: an executable's .preinit_array runs
+// earlier, but the C library's initialisation then puts back the
+// environment the kernel passed, so a setenv there is lost (cigl did
+// that until 2026-12-01, without effect). So an executable whose user set
+// neither variable sets GOMP_SPINCOUNT and executes itself again, once,
+// before main(). A variable the user set is kept, and the one set here
+// stops a second re-execution.
+#include <unistd.h>
+
 #include <cstdlib>
+
+#ifndef CIGL_OPENMP_SPIN_COUNT
+#error "the build defines CIGL_OPENMP_SPIN_COUNT (framework/CMakeLists.txt)"
+#endif
 
 namespace {
 
-void passive_openmp_wait(int, char**, char**) {
-  setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
+void spin_briefly_in_openmp(int, char** argv, char**) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) {
+    return;
+  }
+  if (setenv("GOMP_SPINCOUNT", CIGL_OPENMP_SPIN_COUNT, /*overwrite=*/0) != 0) {
+    return;
+  }
+  // Only returns when it failed (no /proc): then the process goes on with
+  // libgomp's default, slower on small machines but correct.
+  execv("/proc/self/exe", argv);
 }
 
-__attribute__((section(".preinit_array"), used)) void (*const set_wait_policy)(
-    int, char**, char**) = &passive_openmp_wait;
+// An executable's .init_array runs after every shared library's
+// constructors, libgomp's included, and before main().
+__attribute__((section(".init_array"), used)) void (*const set_spin_count)(
+    int, char**, char**) = &spin_briefly_in_openmp;
 
 }  // namespace
