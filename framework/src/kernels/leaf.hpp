@@ -52,11 +52,19 @@ using SgdFn = void (*)(const std::int64_t* row_begin, const std::int32_t* col,
                        const float* g, const float* gk, float* buf,
                        float* w_out, std::int64_t r0, std::int64_t r1);
 
+/// out[c * rows + r] = in[r * cols + c] for rows r0 <= r < r1: a band of
+/// the transpose of a row-major {rows, cols} matrix into a row-major
+/// {cols, rows} one (a batch into the feature-major layout).
+using TransposeFn = void (*)(const float* in, std::int64_t rows,
+                             std::int64_t cols, float* out, std::int64_t r0,
+                             std::int64_t r1);
+
 struct Leaf {
   const char* isa;  ///< "avx2" or "portable"
   SpmmFn spmm;
   SddmmFn sddmm;
   SgdFn sgd;
+  TransposeFn transpose;
 };
 
 /// The portable build: plain loops the compiler vectorises for the

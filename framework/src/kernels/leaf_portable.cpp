@@ -1,6 +1,7 @@
 // The portable build of the sparse kernels' inner loops (see leaf.hpp):
 // the same tiling as the AVX2 build, written as plain loops over short
 // fixed-length arrays that the compiler vectorises for the baseline ISA.
+#include <algorithm>
 #include <cstring>
 
 #include "leaf.hpp"
@@ -86,11 +87,28 @@ void sgd_portable(const std::int64_t* row_begin, const std::int32_t* col,
   }
 }
 
+// Square tiles, so reads and writes both stay within a few cache lines.
+void transpose_portable(const float* in, std::int64_t rows, std::int64_t cols,
+                        float* out, std::int64_t r0, std::int64_t r1) {
+  constexpr std::int64_t kTile = 16;
+  for (std::int64_t i0 = r0; i0 < r1; i0 += kTile) {
+    const std::int64_t i1 = std::min(r1, i0 + kTile);
+    for (std::int64_t j0 = 0; j0 < cols; j0 += kTile) {
+      const std::int64_t j1 = std::min(cols, j0 + kTile);
+      for (std::int64_t j = j0; j < j1; ++j) {
+        for (std::int64_t i = i0; i < i1; ++i) {
+          out[j * rows + i] = in[i * cols + j];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const Leaf& portable_leaf() {
   static const Leaf leaf{"portable", &spmm_portable, &sddmm_portable,
-                         &sgd_portable};
+                         &sgd_portable, &transpose_portable};
   return leaf;
 }
 
