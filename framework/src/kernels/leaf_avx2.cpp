@@ -188,11 +188,13 @@ CIGL_AVX2 void transpose_avx2(const float* in, std::int64_t rows,
       }
     }
     for (; j < cols; ++j) {
-      for (int k = 0; k < 8; ++k) out[j * rows + i + k] = in[(i + k) * cols + j];
+      for (int k = 0; k < 8; ++k)
+        out[j * rows + i + k] = in[(i + k) * cols + j];
     }
   }
   for (; i < r1; ++i) {
-    for (std::int64_t j = 0; j < cols; ++j) out[j * rows + i] = in[i * cols + j];
+    for (std::int64_t j = 0; j < cols; ++j)
+      out[j * rows + i] = in[i * cols + j];
   }
 }
 
