@@ -47,8 +47,8 @@ at::Tensor features_by_batch(const at::Tensor& x) {
   }
   const std::int64_t rows = x.size(0), cols = x.size(1);
   at::Tensor out = at::empty({cols, rows}, x.options());
-  const float* in = x.data_ptr<float>();
-  float* o = out.data_ptr<float>();
+  const auto* in = x.data_ptr<float>();
+  auto* o = out.data_ptr<float>();
   const Leaf& leaf = kernels::leaf();
   // Bands of whole 8-row tiles, some 64K elements each.
   const std::int64_t band =
