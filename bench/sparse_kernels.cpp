@@ -203,12 +203,14 @@ void bench_epochs(cigl::Registry& registry,
   const char* const settings[] = {"off", "on", "auto"};
   std::printf(
       "\none Fashion-MNIST epoch of %s (ERK), median of %d: seconds with "
-      "sparse_kernels off / on / auto,\nspeed-ups over off, the "
-      "training-FLOPs limit, test accuracy after the epoch (off / on)\n",
+      "sparse_kernels off / on / auto,\nspeed-ups over off (and the "
+      "range of the per-repeat ratios, off and on run back to back), "
+      "the\ntraining-FLOPs limit, test accuracy after the epoch (off / "
+      "on)\n",
       method.c_str(), repeats);
-  std::printf("%-9s %7s | %7s %7s %7s | %6s %6s | %6s | %7s %7s | %s\n",
-              "model", "density", "off s", "on s", "auto s", "on x", "auto x",
-              "limit", "acc off", "acc on", "auto: sparse layers");
+  std::printf("%-9s %7s | %7s %7s %7s | %6s %11s %6s | %6s | %7s %7s | %s\n",
+              "model", "density", "off s", "on s", "auto s", "on x", "on range",
+              "auto x", "limit", "acc off", "acc on", "auto: sparse layers");
   for (const auto& m : all) {
     if (std::find(models.begin(), models.end(), m.name) == models.end()) {
       continue;
@@ -250,11 +252,20 @@ void bench_epochs(cigl::Registry& registry,
       const double off = cigl::bench::median(seconds[0]);
       const double on = cigl::bench::median(seconds[1]);
       const double au = cigl::bench::median(seconds[2]);
+      // How far this machine's noise moves the ratio: each repeat's off
+      // against the on that ran right after it.
+      double low = 0, high = 0;
+      for (int r = 0; r < repeats; ++r) {
+        const double x = seconds[0][r] / seconds[1][r];
+        low = r == 0 ? x : std::min(low, x);
+        high = r == 0 ? x : std::max(high, x);
+      }
       std::printf(
-          "%-9s %7.3f | %7.3f %7.3f %7.3f | %5.2fx %5.2fx | %5.2fx | %7.4f "
-          "%7.4f | %s\n",
-          m.name, d, off, on, au, off / on, off / au, limit, accuracy[0],
-          accuracy[1], auto_choice.empty() ? "-" : auto_choice.c_str());
+          "%-9s %7.3f | %7.3f %7.3f %7.3f | %5.2fx %5.2f-%5.2f %5.2fx | "
+          "%5.2fx | %7.4f %7.4f | %s\n",
+          m.name, d, off, on, au, off / on, low, high, off / au, limit,
+          accuracy[0], accuracy[1],
+          auto_choice.empty() ? "-" : auto_choice.c_str());
       std::fflush(stdout);
     }
   }
