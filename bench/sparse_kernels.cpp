@@ -7,8 +7,8 @@
 //                               [--method rigl|static|...]
 //
 // Layers: per layer shape (batch 128) and density, the forward pass, the
-// input gradient and the weight gradient, each timed alone (median of R
-// runs), dense (the masked weight, LibTorch) against sparse.
+// input gradient, the weight gradient and the SGD step, each timed alone
+// (median of R runs), dense (the masked weight, LibTorch) against sparse.
 // Epochs: one full Fashion-MNIST epoch (60,000 images, 469 steps of 128)
 // of RigL (or --method; ERK, update every 100 steps) with
 // training.sparse_kernels off,
@@ -23,6 +23,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -99,6 +100,49 @@ double time_part(int repeats, Setup setup, Part part) {
   return cigl::bench::median(t);
 }
 
+/// Median milliseconds of one optimizer step on this weight (SGD with the
+/// sgd plugin's defaults, as the epochs below train: momentum 0.9,
+/// Nesterov, weight decay 5e-4; after a first step): LibTorch's over the
+/// dense tensor,
+/// and masked_sgd_step at the active entries with the gradient's values in
+/// entry order, as the trainer's sparse path runs it.
+std::pair<double, double> time_sgd(const cigl::kernels::CompressedMask& mask,
+                                   const torch::Tensor& weight,
+                                   const torch::Tensor& dense_mask,
+                                   at::Generator& gen, int repeats) {
+  torch::NoGradGuard no_grad;
+  const auto grad = torch::randn(weight.sizes(), gen).mul_(dense_mask);
+  auto parameter = weight.clone().requires_grad_();
+  parameter.mutable_grad() = grad.clone();
+  torch::optim::SGD sgd(
+      {parameter},
+      torch::optim::SGDOptions(0.05).momentum(0.9).nesterov(true).weight_decay(
+          5e-4));
+  sgd.step();
+  const double dense = time_part(
+      repeats, [] { return 0; }, [&](int) { sgd.step(); });
+
+  auto w = weight.clone();
+  auto buffer = torch::zeros_like(w);
+  auto grad_values = torch::empty({mask.nnz()});
+  auto weight_values = torch::empty({mask.nnz()});
+  mask.gather(grad.data_ptr<float>(), grad_values.data_ptr<float>());
+  cigl::kernels::SgdOptions options;
+  options.lr = 0.05;
+  options.momentum = 0.9;
+  options.nesterov = true;
+  options.weight_decay = 5e-4;
+  bool first = true;
+  const double sparse = time_part(
+      repeats, [] { return 0; },
+      [&](int) {
+        cigl::kernels::masked_sgd_step(mask, w, grad, grad_values, buffer,
+                                       first, options, weight_values);
+        first = false;
+      });
+  return {dense, sparse};
+}
+
 void bench_layers(const std::vector<double>& densities, int repeats) {
   const std::int64_t batch = 128;
   const Layer layers[] = {
@@ -114,9 +158,11 @@ void bench_layers(const std::vector<double>& densities, int repeats) {
       "\nper layer, batch %lld: dense LibTorch ms / sparse ms = speed-up; "
       "limit = 1 / density\n",
       static_cast<long long>(batch));
-  std::printf("%-30s %7s | %8s %8s %7s | %8s %8s %7s | %8s %8s %7s | %6s\n",
-              "layer", "density", "fwd ms", "sparse", "x", "dx ms", "sparse",
-              "x", "dW ms", "sparse", "x", "limit");
+  std::printf(
+      "%-30s %7s | %8s %8s %7s | %8s %8s %7s | %8s %8s %7s | %8s %8s %7s | "
+      "%6s\n",
+      "layer", "density", "fwd ms", "sparse", "x", "dx ms", "sparse", "x",
+      "dW ms", "sparse", "x", "SGD ms", "sparse", "x", "limit");
   for (const auto& l : layers) {
     for (double d : densities) {
       auto gen = at::make_generator<at::CPUGeneratorImpl>(42);
@@ -176,11 +222,13 @@ void bench_layers(const std::vector<double>& densities, int repeats) {
               });
         }
       }
+      const auto sgd = time_sgd(*compressed, weight, mask, gen, repeats);
       std::printf(
           "%-30s %7.3f | %8.3f %8.3f %6.2fx | %8.3f %8.3f %6.2fx | %8.3f "
-          "%8.3f %6.2fx | %5.0fx\n",
+          "%8.3f %6.2fx | %8.3f %8.3f %6.2fx | %5.0fx\n",
           l.name, d, t[0][0], t[0][1], t[0][0] / t[0][1], t[1][0], t[1][1],
-          t[1][0] / t[1][1], t[2][0], t[2][1], t[2][0] / t[2][1], 1.0 / d);
+          t[1][0] / t[1][1], t[2][0], t[2][1], t[2][0] / t[2][1], sgd.first,
+          sgd.second, sgd.first / sgd.second, 1.0 / d);
       std::fflush(stdout);
     }
   }
