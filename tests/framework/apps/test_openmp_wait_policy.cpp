@@ -35,7 +35,6 @@ TEST(OpenmpWaitPolicy, UnsetMeansAShortSpinThatLibgompActuallyUses) {
   // The last image is the one that runs main(): it spins the configured
   // count (3000 by default), not libgomp's default of 300000.
   EXPECT_EQ(counts.back(), CIGL_TEST_OPENMP_SPIN_COUNT);
-  EXPECT_NE(counts.back(), "300000");
   EXPECT_LE(counts.size(), 2u) << "executed itself more than once";
 }
 
