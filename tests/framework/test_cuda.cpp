@@ -236,7 +236,8 @@ class SyncCounter : public c10::WarningHandler {
 // first steps may initialise; the epoch's end reads the loss once). A
 // periodic check (e.g. every 10 steps) fits in the allowance; a per-step
 // .item() or host-to-device copy does not.
-int syncs_in_steps(const std::string& method) {
+int syncs_in_steps(const std::string& method,
+                   const std::string& method_extra = "") {
   // 40 steps of 32 examples; no topology update inside (those may read
   // the device: they are allowed to).
   std::string text =
@@ -252,6 +253,7 @@ int syncs_in_steps(const std::string& method) {
       method == "cigl") {
     text += "update_interval = 1000\n";
   }
+  text += method_extra;
   Trainer trainer(resolve(text), test::bundled_registry());
   std::unique_ptr<SyncCounter> counter;
   int counted = 0;
@@ -274,12 +276,13 @@ TEST(Cuda, TheTrainingStepDoesNotSynchroniseWithTheHost) {
   }
 }
 
-// CigL's per-step mask is drawn on the CPU until plugins/methods/cigl
-// switches to cigl/random.hpp's BernoulliSampler::keep_mask (a pending
-// change on the cigl branch); then enable this.
-TEST(Cuda, DISABLED_TheCiglStepDoesNotSynchroniseWithTheHost) {
+// CigL draws its per-step mask on the device on CUDA (random_mask_draw =
+// "auto"): bool masks from a BernoulliSampler, applied with where and
+// masked_fill. Both variants.
+TEST(Cuda, TheCiglStepDoesNotSynchroniseWithTheHost) {
   CIGL_REQUIRE_GPU();
   EXPECT_LE(syncs_in_steps("cigl"), 3);
+  EXPECT_LE(syncs_in_steps("cigl", "variant = \"restored\"\n"), 3);
 }
 
 TEST(Cuda, TheSyncCounterSeesAnItemCall) {

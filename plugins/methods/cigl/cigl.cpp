@@ -37,6 +37,13 @@
 // and keep their value through the step, the visible ones are scaled by s
 // in the forward and the step updates the unscaled weights with the
 // chain rule's gradient s * g; an update step uses the full M * w.
+//
+// random_mask_draw picks how the hidden set is drawn and held: "host" as
+// flat index lists from the method's CPU generator (a Binomial count and
+// that many positions: O(hidden) work per step, the stream of earlier
+// versions), "device" as bool masks from a BernoulliSampler on the
+// weights' device (one uniform per weight, O(weights), but no host
+// synchronisation or copy on CUDA). "auto": host on the CPU, device else.
 #include <cmath>
 
 #include "cigl/plugin.hpp"
@@ -51,7 +58,8 @@ class CigL : public cigl::DynamicSparseMethod {
       : DynamicSparseMethod(p, 104),
         hide_probability_(1.0 / p.number("dpnum")),
         scale_(p.number("dpnum") / (p.number("dpnum") - 1)),
-        official_(p.string("variant") == "official") {}
+        official_(p.string("variant") == "official"),
+        draw_(p.string("random_mask_draw")) {}
 
   void setup(cigl::TrainContext& context) override {
     std::vector<torch::Tensor> dense_init;
@@ -65,9 +73,18 @@ class CigL : public cigl::DynamicSparseMethod {
     DynamicSparseMethod::setup(context);
     const auto& masks = sparse_.masks();
     raw_ = std::move(dense_init);
-    hidden_.assign(masks.size(), torch::empty({0}, torch::kLong));
+    device_draw_ =
+        draw_ == "device" || (draw_ == "auto" && !context.device.is_cpu());
+    if (device_draw_) {
+      // A stream of its own: the method's CPU generator draws the masks.
+      sampler_ = cigl::BernoulliSampler(context.device,
+                                        context.seed * 1000003ULL + 105);
+    }
+    hidden_.clear();
     stash_.clear();
     for (std::size_t i = 0; i < masks.size(); ++i) {
+      hidden_.push_back(device_draw_ ? torch::zeros_like(masks.mask(i))
+                                     : torch::empty({0}, torch::kLong));
       if (!official_) stash_.push_back(torch::empty_like(masks.weight(i)));
     }
     refresh_active();
@@ -83,11 +100,10 @@ class CigL : public cigl::DynamicSparseMethod {
     auto& masks = sparse_.masks();
     for (std::size_t i = 0; i < masks.size(); ++i) {
       const auto& weight = masks.weight(i);
-      hidden_[i] = cigl::bernoulli_dropped(active_[i], hide_probability_,
-                                           sparse_.generator());
+      draw_hidden(i);
       stash_[i].copy_(weight);
       weight.mul_(scale_);
-      weight.view(-1).index_fill_(0, hidden_[i].to(weight.device()), 0);
+      zero_hidden(weight, i);
     }
   }
 
@@ -109,6 +125,13 @@ class CigL : public cigl::DynamicSparseMethod {
       // now: those that stay, plus each newly grown one with probability
       // 1/dpnum (D was drawn over every entry, core.py:298).
       for (std::size_t i = 0; i < masks.size(); ++i) {
+        if (device_draw_) {
+          const auto& mask = masks.mask(i);
+          const auto grown = mask.logical_and(before[i].logical_not());
+          hidden_[i] = hidden_[i].logical_and(mask).logical_or_(
+              sampler_.keep_mask(grown, hide_probability_));
+          continue;
+        }
         const auto mask = masks.mask(i).reshape(-1).cpu();
         auto stays = hidden_[i].index_select(
             0, mask.index_select(0, hidden_[i]).nonzero().squeeze(1));
@@ -135,7 +158,7 @@ class CigL : public cigl::DynamicSparseMethod {
     for (std::size_t i = 0; i < masks.size(); ++i) {
       const auto& weight = masks.weight(i);
       auto grad = weight.mutable_grad();
-      grad.view(-1).index_fill_(0, hidden_[i].to(grad.device()), 0);
+      zero_hidden(grad, i);
       grad.mul_(scale_);
       weight.copy_(stash_[i]);  // the step updates the unscaled weights
     }
@@ -147,9 +170,7 @@ class CigL : public cigl::DynamicSparseMethod {
     auto& masks = sparse_.masks();
     for (std::size_t i = 0; i < masks.size(); ++i) {
       // Weights the random mask hid keep their value through the step.
-      const auto index = hidden_[i].to(masks.weight(i).device());
-      masks.weight(i).view(-1).index_copy_(
-          0, index, stash_[i].view(-1).index_select(0, index));
+      copy_hidden(masks.weight(i), stash_[i], i);
     }
   }
 
@@ -164,7 +185,7 @@ class CigL : public cigl::DynamicSparseMethod {
       for (std::size_t i = 0; i < masks.size(); ++i) {
         if (!p.is_same(masks.weight(i))) continue;
         p = p.detach().mul(scale_);
-        p.view(-1).index_fill_(0, hidden_[i].to(p.device()), 0);
+        zero_hidden(p, i);
       }
     }
     return params;
@@ -177,26 +198,47 @@ class CigL : public cigl::DynamicSparseMethod {
     if (official_) {
       torch::NoGradGuard no_grad;
       auto& masks = sparse_.masks();
-      for (std::size_t i = 0; i < masks.size(); ++i) restore_hidden(i);
+      for (std::size_t i = 0; i < masks.size(); ++i) {
+        copy_hidden(masks.weight(i), raw_[i], i);
+      }
     }
     return nullptr;
   }
 
+  // The hidden sets are saved as flat indices whichever the draw, so a
+  // checkpoint resumes with either; the device sampler's state is saved
+  // under its device type (a resume on another device type starts that
+  // sampler afresh from its seed).
   void save(torch::serialize::OutputArchive& a) const override {
     DynamicSparseMethod::save(a);
     for (std::size_t i = 0; i < hidden_.size(); ++i) {
-      a.write("hidden/" + std::to_string(i), hidden_[i]);
+      a.write("hidden/" + std::to_string(i), hidden_indices(i));
       if (official_) a.write("raw/" + std::to_string(i), raw_[i]);
     }
+    if (device_draw_) sampler_.save(a, sampler_key());
   }
   void load(torch::serialize::InputArchive& a) override {
     DynamicSparseMethod::load(a);
     refresh_active();
+    const auto& masks = sparse_.masks();
     for (std::size_t i = 0; i < hidden_.size(); ++i) {
       torch::Tensor t;
       // Saved at epoch ends: the restored variant's next step draws anew.
-      if (a.try_read("hidden/" + std::to_string(i), t)) hidden_[i] = t.cpu();
+      if (a.try_read("hidden/" + std::to_string(i), t)) {
+        t = t.cpu();
+        if (device_draw_) {
+          const auto& mask = masks.mask(i);
+          t = torch::zeros({mask.numel()}, mask.options())
+                  .index_fill_(0, t.to(mask.device()), true)
+                  .view(mask.sizes());
+        }
+        hidden_[i] = t;
+      }
       if (official_) a.read("raw/" + std::to_string(i), raw_[i]);
+    }
+    torch::Tensor state;
+    if (device_draw_ && a.try_read(sampler_key(), state)) {
+      sampler_.set_state(state);
     }
   }
 
@@ -217,31 +259,69 @@ class CigL : public cigl::DynamicSparseMethod {
     for (std::size_t i = 0; i < masks.size(); ++i) {
       const auto& weight = masks.weight(i);
       auto& raw = raw_[i];
-      const auto hidden = hidden_[i].to(weight.device());
       if (update_next) {
-        const auto kept = raw.view(-1).index_select(0, hidden);
-        const auto mask = masks.mask(i);
-        raw.copy_(torch::where(mask, weight.detach(), raw));
-        raw.view(-1).index_copy_(0, hidden, kept);
+        const auto visible =
+            device_draw_ ? masks.mask(i).logical_and(hidden_[i].logical_not())
+                         : masks.mask(i);
+        const auto kept = device_draw_ ? torch::Tensor()
+                                       : raw.view(-1).index_select(
+                                             0, hidden_[i].to(raw.device()));
+        raw.copy_(torch::where(visible, weight.detach(), raw));
+        if (!device_draw_) {
+          raw.view(-1).index_copy_(0, hidden_[i].to(raw.device()), kept);
+        }
       }
-      restore_hidden(i);
-      hidden_[i] = cigl::bernoulli_dropped(active_[i], hide_probability_,
-                                           sparse_.generator());
-      const auto now_hidden = hidden_[i].to(weight.device());
-      raw.view(-1).index_copy_(
-          0, now_hidden, weight.detach().view(-1).index_select(0, now_hidden));
-      weight.view(-1).index_fill_(0, now_hidden, 0);
+      copy_hidden(weight, raw, i);  // back from hiding
+      draw_hidden(i);
+      copy_hidden(raw, weight.detach(), i);
+      zero_hidden(weight, i);
     }
   }
 
-  void restore_hidden(std::size_t i) {
-    const auto& weight = sparse_.masks().weight(i);
-    const auto hidden = hidden_[i].to(weight.device());
-    weight.view(-1).index_copy_(0, hidden,
-                                raw_[i].view(-1).index_select(0, hidden));
+  /// A new hidden set for layer i: each active weight with probability
+  /// 1/dpnum.
+  void draw_hidden(std::size_t i) {
+    hidden_[i] =
+        device_draw_
+            ? sampler_.keep_mask(sparse_.masks().mask(i), hide_probability_)
+            : cigl::bernoulli_dropped(active_[i], hide_probability_,
+                                      sparse_.generator());
+  }
+
+  /// t = 0 at layer i's hidden entries (t shaped like its weight).
+  void zero_hidden(const torch::Tensor& t, std::size_t i) const {
+    if (device_draw_) {
+      t.masked_fill_(hidden_[i], 0);
+    } else {
+      t.view(-1).index_fill_(0, hidden_[i].to(t.device()), 0);
+    }
+  }
+
+  /// dst = src at layer i's hidden entries.
+  void copy_hidden(const torch::Tensor& dst, const torch::Tensor& src,
+                   std::size_t i) const {
+    if (device_draw_) {
+      dst.copy_(torch::where(hidden_[i], src, dst));
+    } else {
+      const auto index = hidden_[i].to(dst.device());
+      dst.view(-1).index_copy_(0, index,
+                               src.reshape(-1).index_select(0, index));
+    }
+  }
+
+  /// Layer i's hidden entries as flat indices on the CPU.
+  [[nodiscard]] torch::Tensor hidden_indices(std::size_t i) const {
+    if (!device_draw_) return hidden_[i];
+    return hidden_[i].reshape(-1).nonzero().squeeze(1).cpu();
+  }
+
+  [[nodiscard]] std::string sampler_key() const {
+    return "random_mask_generator/" +
+           c10::DeviceTypeName(sampler_.device().type(), /*lower_case=*/true);
   }
 
   void refresh_active() {
+    if (device_draw_) return;  // draws over the bool masks
     const auto& masks = sparse_.masks();
     active_.clear();
     for (std::size_t i = 0; i < masks.size(); ++i) {
@@ -251,9 +331,14 @@ class CigL : public cigl::DynamicSparseMethod {
 
   double hide_probability_, scale_;
   bool official_;
-  /// Flat indices (CPU) of the active weights, and of those the random
-  /// mask hides: in the official variant the entries hidden in the
-  /// current forward, in the restored one those of the last step.
+  std::string draw_;          ///< random_mask_draw
+  bool device_draw_ = false;  ///< hidden sets are bool masks from sampler_
+  cigl::BernoulliSampler sampler_;
+  /// The weights the random mask hides: in the official variant those
+  /// hidden in the current forward, in the restored one those of the last
+  /// step. Host draw: flat indices on the CPU, with active_ the flat
+  /// indices of the active weights; device draw: bool masks shaped like
+  /// the weights, on their device.
   std::vector<torch::Tensor> active_, hidden_;
   std::vector<torch::Tensor> raw_;    ///< official: w_raw in units of P
   std::vector<torch::Tensor> stash_;  ///< restored: unscaled weights
@@ -278,6 +363,15 @@ void register_cigl(cigl::Registrar& r) {
                               "as the paper's text (mask before the forward, "
                               "hidden weights exactly zero and kept)")
           .one_of({"official", "restored"}));
+  params.push_back(
+      cigl::ParamSpec::string(
+          "random_mask_draw", "auto",
+          "how the random mask is drawn: \"host\" (a Binomial count and "
+          "that many positions from the method's CPU generator, O(hidden) "
+          "per step), \"device\" (one uniform per weight on the weights' "
+          "device: no host synchronisation on CUDA), \"auto\" (host on "
+          "the CPU, device otherwise)")
+          .one_of({"auto", "host", "device"}));
   r.add<cigl::Method>(
       {"cigl",
        "CigL: RigL mask plus a per-step random mask (Lei et al. 2023); add "
