@@ -4,8 +4,8 @@
 # build-pip, and the tests of what depends on the LibTorch version: the
 # FLOPs observer, serialization (checkpoints, model.pt read by the wheel's
 # own Python torch), plugin loading and its fingerprint, the installed SDK
-# with the out-of-tree template, every method, the trainer's devices and
-# precisions, and the CUDA tests (compiled and linked against the CUDA
+# with the out-of-tree template, every method, CigL's random mask, the
+# trainer's devices and precisions, and the CUDA tests (compiled and linked against the CUDA
 # build; they skip without a GPU). The full suite runs against the default
 # LibTorch (scripts/test.sh).
 #   scripts/test-torch-wheel.sh            the subset
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CIGL_TORCH=pip CIGL_BUILD_DIR=${CIGL_BUILD_DIR:-build-pip}
 tests=(test_costs test_checkpoint test_model_file test_registry test_methods
-  test_random test_device test_cuda)
+  test_cigl test_random test_device test_cuda)
 t0=$SECONDS
 scripts/install-deps.sh --tests
 t1=$SECONDS
