@@ -8,30 +8,9 @@
 
 #include "cigl/distribution.hpp"
 #include "cigl/error.hpp"
+#include "top_k.hpp"
 
 namespace cigl {
-
-namespace {
-
-torch::Tensor select_among(const torch::Tensor& scores,
-                           const torch::Tensor& among, std::int64_t k,
-                           bool largest) {
-  auto flat_among = among.reshape(-1);
-  const std::int64_t available = flat_among.sum().item<std::int64_t>();
-  if (k > available) {
-    throw Error("cannot select " + std::to_string(k) + " of " +
-                std::to_string(available) + " candidates");
-  }
-  if (k <= 0) return torch::empty({0}, torch::kLong);
-  const double fill = largest ? -std::numeric_limits<double>::infinity()
-                              : std::numeric_limits<double>::infinity();
-  auto masked = scores.reshape(-1)
-                    .to(torch::kDouble)
-                    .masked_fill(flat_among.logical_not(), fill);
-  return std::get<1>(masked.topk(k, 0, largest, /*sorted=*/false));
-}
-
-}  // namespace
 
 torch::Tensor smallest_among(const torch::Tensor& scores,
                              const torch::Tensor& among, std::int64_t k) {
@@ -221,9 +200,14 @@ void DynamicSparsity::drop_and_grow_sparselearning(
     if (removals == 0) continue;
     auto mask = masks_.mask(i).reshape(-1).clone();
     const std::int64_t k = std::min(n, (n - active) + removals);
-    auto smallest = std::get<1>(weight.detach().abs().reshape(-1).topk(
-        k, 0, /*largest=*/false, /*sorted=*/false));
-    mask.index_fill_(0, smallest, false);
+    const auto magnitude = weight.detach().abs().reshape(-1);
+    mask.index_fill_(
+        0,
+        smallest_among(
+            magnitude,
+            torch::ones({n}, magnitude.options().dtype(torch::kBool)), k)
+            .to(mask.device()),
+        false);
     const std::int64_t removed = active - mask.sum().item<std::int64_t>();
     // abs_grad_growth: the `removed` largest scores among the entries
     // inactive now. Where fewer than that have a non-zero score, the
