@@ -134,7 +134,7 @@ torch::Tensor select_among(const torch::Tensor& scores,
   }
   // Elsewhere (a GPU): LibTorch's topk, ties in its own order.
   auto flat_among = among.reshape(-1);
-  const std::int64_t available = flat_among.sum().item<std::int64_t>();
+  const auto available = flat_among.sum().item<std::int64_t>();
   if (k > available) too_few(k, available);
   if (k <= 0) return torch::empty({0}, torch::kLong);
   const double fill = largest ? -std::numeric_limits<double>::infinity()
