@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <sstream>
 
 #include <ATen/Context.h>
 #include <c10/util/Exception.h>
@@ -21,6 +20,7 @@
 #include "cigl/core/trainer.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/random.hpp"
+#include "resume_support.hpp"
 #include "test_support.hpp"
 
 namespace cigl {
@@ -162,30 +162,22 @@ TEST(Cuda, AResumedRunContinuesWhereItStopped) {
     first.train_epoch();
     first.train_epoch();
     first.train_epoch();
-    torch::serialize::OutputArchive out;
-    first.save_state(out);
-    std::stringstream bytes;
-    out.save_to(bytes);
-
-    Trainer resumed(resolve(text), test::bundled_registry());
-    torch::serialize::InputArchive in;
-    in.load_from(bytes, torch::Device(resumed.device_name()));
-    resumed.load_state(in, "memory");
-    EXPECT_EQ(resumed.step(), 3);
-    resumed.fit();
-    EXPECT_EQ(resumed.step(), whole.step());
+    auto resumed = test::resumed_from(first, resolve(text));
+    EXPECT_EQ(resumed->step(), 3);
+    resumed->fit();
+    EXPECT_EQ(resumed->step(), whole.step());
     auto a = whole.model()->named_parameters();
-    auto b = resumed.model()->named_parameters();
+    auto b = resumed->model()->named_parameters();
     for (std::size_t i = 0; i < a.size(); ++i) {
       EXPECT_TRUE(torch::allclose(a[i].value(), b[i].value(), 1e-4, 1e-6))
           << method << " " << a[i].key();
     }
     const MaskSet* ma = whole.method().mask_set();
-    const MaskSet* mb = resumed.method().mask_set();
+    const MaskSet* mb = resumed->method().mask_set();
     for (std::size_t i = 0; i < ma->size(); ++i) {
       EXPECT_TRUE(torch::equal(ma->mask(i), mb->mask(i))) << method;
     }
-    expect_exact_zeros(resumed, method);
+    expect_exact_zeros(*resumed, method);
   }
 }
 

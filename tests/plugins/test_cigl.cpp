@@ -5,14 +5,13 @@
 // tests find the hidden weights from the weights themselves.
 #include <gtest/gtest.h>
 
-#include <sstream>
-
 #include <torch/torch.h>
 
 #include "cigl/core/trainer.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
 #include "optimizer_support.hpp"
+#include "resume_support.hpp"
 
 namespace cigl {
 namespace {
@@ -343,20 +342,13 @@ variant = ")" + GetParam() +
   Trainer first(resolve(), test::bundled_registry());
   first.train_epoch();
   first.train_epoch();
-  torch::serialize::OutputArchive out;
-  first.save_state(out);
-  std::stringstream bytes;
-  out.save_to(bytes);
-  Trainer resumed(resolve(), test::bundled_registry());
-  torch::serialize::InputArchive in;
-  in.load_from(bytes);
-  resumed.load_state(in, "memory");
-  ASSERT_EQ(resumed.step(), 16);
-  resumed.fit();
+  auto resumed = test::resumed_from(first, resolve());
+  ASSERT_EQ(resumed->step(), 16);
+  resumed->fit();
 
   const auto expected = whole.model()->named_parameters();
   const auto same_seed = again.model()->named_parameters();
-  const auto got = resumed.model()->named_parameters();
+  const auto got = resumed->model()->named_parameters();
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_TRUE(torch::equal(same_seed[i].value(), expected[i].value()))
         << expected[i].key();
@@ -364,7 +356,7 @@ variant = ")" + GetParam() +
         << expected[i].key();
   }
   const MaskSet* a = whole.method().mask_set();
-  const MaskSet* b = resumed.method().mask_set();
+  const MaskSet* b = resumed->method().mask_set();
   for (std::size_t i = 0; i < a->size(); ++i) {
     EXPECT_TRUE(torch::equal(a->mask(i), b->mask(i)));
   }
