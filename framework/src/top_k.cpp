@@ -132,17 +132,19 @@ torch::Tensor select_among(const torch::Tensor& scores,
     return select_on_cpu(s.data_ptr<double>(), mask.data_ptr<bool>(), s.numel(),
                          k, largest);
   }
-  // Elsewhere (a GPU): LibTorch's topk, ties in its own order.
-  auto flat_among = among.reshape(-1);
-  const auto available = flat_among.sum().item<std::int64_t>();
+  // Elsewhere (a GPU): LibTorch's topk over the candidates alone (a fill
+  // value for the others could tie with an infinite or NaN candidate),
+  // ties in topk's own order.
+  const auto candidates = among.reshape(-1).nonzero().squeeze(1);
+  const auto available = candidates.numel();
   if (k > available) too_few(k, available);
   if (k <= 0) return torch::empty({0}, torch::kLong);
-  const double fill = largest ? -std::numeric_limits<double>::infinity()
-                              : std::numeric_limits<double>::infinity();
-  auto masked = scores.reshape(-1)
-                    .to(torch::kDouble)
-                    .masked_fill(flat_among.logical_not(), fill);
-  return std::get<1>(masked.topk(k, 0, largest, /*sorted=*/false));
+  const auto chosen =
+      std::get<1>(scores.reshape(-1)
+                      .index_select(0, candidates.to(scores.device()))
+                      .to(torch::kDouble)
+                      .topk(k, 0, largest, /*sorted=*/false));
+  return candidates.index_select(0, chosen.to(candidates.device()));
 }
 
 }  // namespace cigl

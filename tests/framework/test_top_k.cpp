@@ -25,24 +25,27 @@ std::vector<std::int64_t> by_sorting(const torch::Tensor& scores,
                                      bool largest) {
   const auto s = scores.reshape(-1).to(torch::kDouble).contiguous();
   const auto a = among.reshape(-1).to(torch::kBool).contiguous();
-  std::vector<std::pair<double, std::int64_t>> entries;
+  // (rank, index): NaN above every number, then the value.
+  struct Entry {
+    bool nan;
+    double value;
+    std::int64_t index;
+  };
+  std::vector<Entry> entries;
   const double* sp = s.data_ptr<double>();
   const bool* ap = a.data_ptr<bool>();
   for (std::int64_t i = 0; i < s.numel(); ++i) {
-    if (!ap[i]) continue;
-    double v = sp[i];
-    if (std::isnan(v)) v = std::numeric_limits<double>::infinity() * 2;
-    entries.emplace_back(largest ? -v : v, i);  // ascending = wanted first
+    if (ap[i]) entries.push_back({std::isnan(sp[i]), sp[i], i});
   }
+  // Wanted first, then by index.
   std::stable_sort(entries.begin(), entries.end(),
-                   [](const auto& x, const auto& y) {
-                     const bool x_nan = std::isnan(x.first);
-                     const bool y_nan = std::isnan(y.first);
-                     if (x_nan != y_nan) return false;  // keep index order
-                     return x.first < y.first;
+                   [largest](const Entry& x, const Entry& y) {
+                     if (x.nan != y.nan) return largest ? x.nan : y.nan;
+                     if (x.nan || x.value == y.value) return false;
+                     return largest ? x.value > y.value : x.value < y.value;
                    });
   std::vector<std::int64_t> out;
-  for (std::int64_t j = 0; j < k; ++j) out.push_back(entries[j].second);
+  for (std::int64_t j = 0; j < k; ++j) out.push_back(entries[j].index);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -109,6 +112,23 @@ TEST(TopK, SignedZerosTieAndNanIsTheLargest) {
             (std::vector<std::int64_t>{1, 2, 3}));
   EXPECT_EQ(as_vector(smallest_among(with_nan, all, 2)),
             (std::vector<std::int64_t>{0, 2}));
+}
+
+TEST(TopK, InfinitiesAndNansAgainstSorting) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto scores = torch::tensor(
+      {inf, -inf, nan, 0.0, -0.0, 2.0, inf, -inf, nan, -0.0, 1.0, -3.0});
+  const auto among = torch::tensor({true, true, true, true, true, false, true,
+                                    false, true, true, true, true});
+  for (const bool largest : {true, false}) {
+    for (std::int64_t k = 0; k <= 10; ++k) {
+      const auto got = largest ? largest_among(scores, among, k)
+                               : smallest_among(scores, among, k);
+      EXPECT_EQ(as_vector(got), by_sorting(scores, among, k, largest))
+          << "k " << k << " largest " << largest;
+    }
+  }
 }
 
 TEST(TopK, RefusesMoreThanTheSubsetHolds) {

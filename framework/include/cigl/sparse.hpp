@@ -18,10 +18,10 @@
 namespace cigl {
 
 /// Flat indices of the `k` entries of `scores` with the smallest values
-/// among those where `among` is true. On the CPU they come in ascending
-/// order and ties go to the lower index, whatever the LibTorch version (a
-/// radix select: linear time); on a GPU LibTorch's topk decides ties.
-/// NaN counts as the largest value. Throws if fewer than k qualify.
+/// among those where `among` is true. NaN counts as the largest value. On
+/// the CPU they come in ascending order and ties go to the lower index,
+/// whatever the LibTorch version (a radix select: linear time); on a GPU
+/// LibTorch's topk decides ties. Throws if fewer than k qualify.
 CIGL_API torch::Tensor smallest_among(const torch::Tensor& scores,
                                       const torch::Tensor& among,
                                       std::int64_t k);
