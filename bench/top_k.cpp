@@ -46,7 +46,7 @@ double milliseconds(const std::function<void()>& f) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   double density = 0.05, fraction = 0.3;
   int repeats = 9;
   int threads = static_cast<int>(std::thread::hardware_concurrency());
@@ -104,10 +104,19 @@ int main(int argc, char** argv) {
     double m[4];
     for (int j = 0; j < 4; ++j) m[j] = cigl::bench::median(t[j]);
     std::printf("%-28s %9lld | %9.2f %9.2f %6.1fx | %9.2f %9.2f %6.1fx\n",
-                s.name, static_cast<long long>(s.rows * s.cols), m[0], m[1],
+                s.name, static_cast<long long>(s.rows) * s.cols, m[0], m[1],
                 m[0] / m[1], m[2], m[3], m[2] / m[3]);
     std::fflush(stdout);
   }
   std::printf("(milliseconds; x = topk / cigl)\n");
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cigl-bench-top-k: %s\n", e.what());
+    return 1;
+  }
 }
