@@ -1,7 +1,6 @@
 #include "cigl/sparse.hpp"
 
 #include <cmath>
-#include <limits>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/modules/batchnorm.h>

@@ -66,15 +66,17 @@ torch::Tensor select_on_cpu(const T* scores, const bool* among, std::int64_t n,
   // would be a NaN, and NaNs map to one other key).
   std::vector<Key> keys(static_cast<std::size_t>(n));
   std::vector<std::uint32_t> count(std::size_t{1} << 16, 0);
+  std::int64_t available = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    const Key key = among[i] ? key_of(scores[i], largest) : Key{0};
+    if (!among[i]) {
+      keys[static_cast<std::size_t>(i)] = 0;
+      continue;
+    }
+    const Key key = key_of(scores[i], largest);
     keys[static_cast<std::size_t>(i)] = key;
     ++count[bucket_of(key)];
+    ++available;
   }
-  std::int64_t outside = 0;
-  for (std::int64_t i = 0; i < n; ++i) outside += among[i] ? 0 : 1;
-  count[0] -= static_cast<std::uint32_t>(outside);
-  const std::int64_t available = n - outside;
   if (k > available) too_few(k, available);
   if (k <= 0) return torch::empty({0}, torch::kLong);
 
