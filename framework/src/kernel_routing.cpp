@@ -70,11 +70,11 @@ struct KernelRouting::Attached {
 };
 
 KernelRouting::KernelRouting() : step_(std::make_shared<KernelStep>()) {}
-KernelRouting::~KernelRouting() { detach(); }
+KernelRouting::~KernelRouting() { release(); }
 KernelRouting::KernelRouting(KernelRouting&&) noexcept = default;
 KernelRouting& KernelRouting::operator=(KernelRouting&& other) noexcept {
   if (this != &other) {
-    detach();
+    release();
     setting_ = other.setting_;
     step_ = std::move(other.step_);
     attached_ = std::move(other.attached_);
@@ -288,11 +288,16 @@ void KernelRouting::optimizer_step(Optimizer& optimizer) {
   auto* sgd =
       underlying ? dynamic_cast<torch::optim::SGD*>(underlying) : nullptr;
   if (!sgd || step_->dense_gradient) {
+    write_back_state();
     optimizer.step();
+    for (auto& a : attached_) a.kernel->forget_optimizer_state();
     return;
   }
   std::vector<std::pair<torch::Tensor, torch::Tensor>> held;  // param, grad
   torch::NoGradGuard no_grad;
+  // Layers the optimizer's own step updates read its buffers: current ones.
+  std::vector<SparseKernel*> write_back;
+  for (auto& a : attached_) write_back.push_back(a.kernel.get());
   for (auto& a : attached_) {
     const torch::Tensor& weight = a.layer->kernel_weight();
     if (a.kernel->sparse() && !weight.grad().defined() &&
@@ -328,7 +333,10 @@ void KernelRouting::optimizer_step(Optimizer& optimizer) {
     // without a gradient.
     held.emplace_back(weight, grad);
     weight.mutable_grad() = torch::Tensor();
+    write_back.erase(
+        std::find(write_back.begin(), write_back.end(), a.kernel.get()));
   }
+  for (SparseKernel* kernel : write_back) kernel->write_back_momentum();
   try {
     optimizer.step();
   } catch (...) {
@@ -336,9 +344,23 @@ void KernelRouting::optimizer_step(Optimizer& optimizer) {
     throw;
   }
   for (auto& [p, g] : held) p.mutable_grad() = g;
+  for (SparseKernel* kernel : write_back) kernel->forget_optimizer_state();
+}
+
+void KernelRouting::write_back_state() {
+  for (auto& a : attached_) a.kernel->write_back_momentum();
+}
+
+void KernelRouting::forget_state() {
+  for (auto& a : attached_) a.kernel->forget_momentum();
 }
 
 void KernelRouting::detach() {
+  write_back_state();
+  release();
+}
+
+void KernelRouting::release() noexcept {
   for (auto& a : attached_) {
     if (a.layer) a.layer->attach_kernel(nullptr);
   }

@@ -21,6 +21,7 @@
 #include "cigl/core/kernel_routing.hpp"
 #include "cigl/core/model_file.hpp"
 #include "cigl/core/signals.hpp"
+#include "cigl/core/state_synced_optimizer.hpp"
 #include "cigl/error.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/method.hpp"
@@ -124,6 +125,9 @@ struct Trainer::Impl {
   bool timetable_known = true;  // false: --inspect of an unsized dataset
   std::shared_ptr<Model> model;
   std::shared_ptr<Optimizer> optimizer;
+  // What methods and checkpoints use: `optimizer` with its state brought
+  // up to date from the sparse kernels' compact momentum first.
+  std::shared_ptr<Optimizer> synced_optimizer;
   std::unique_ptr<WeightAveraging> averaging;
   std::shared_ptr<Schedule> schedule;
   std::shared_ptr<Method> method;
@@ -324,6 +328,9 @@ struct Trainer::Impl {
     optimizer = registry.make<Optimizer>(
         config.optimizer.plugin, config.optimizer.params, optimizer_context);
     base_lr = optimizer->base_lr();
+    synced_optimizer = std::make_shared<StateSyncedOptimizer>(
+        optimizer, [this] { kernels.write_back_state(); },
+        [this] { kernels.forget_state(); });
 
     schedule = registry.make<Schedule>(
         config.schedule.plugin, config.schedule.params,
@@ -334,7 +341,7 @@ struct Trainer::Impl {
     method = registry.make<Method>(config.method.plugin, config.method.params);
 
     context.model = model;
-    context.optimizer = optimizer.get();
+    context.optimizer = synced_optimizer.get();
     context.device = device;
     context.seed = seed;
     context.total_steps = steps_per_epoch * epochs;
@@ -851,7 +858,7 @@ void Trainer::save_state(torch::serialize::OutputArchive& archive) const {
   torch::serialize::OutputArchive model_archive, optimizer_archive,
       method_archive, averaging_archive;
   m.model->save(model_archive);
-  m.optimizer->save(optimizer_archive);
+  m.synced_optimizer->save(optimizer_archive);
   m.method->save(method_archive);
   m.averaging->save(averaging_archive);
   archive.write("model", model_archive);
@@ -930,7 +937,7 @@ void Trainer::load_state_unchecked(torch::serialize::InputArchive& archive) {
   archive.read("optimizer", optimizer_archive);
   archive.read("method", method_archive);
   m.model->load(model_archive);
-  m.optimizer->load(optimizer_archive);
+  m.synced_optimizer->load(optimizer_archive);
   m.method->load(method_archive);
   // States saved before averaging was a component have none to restore.
   if (archive.try_read("averaging", averaging_archive)) {

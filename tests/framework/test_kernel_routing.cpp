@@ -2,14 +2,19 @@
 // layer: which layers get kernels under off / on / auto, that a routed
 // layer computes the masked dense layer, follows its MaskSet's changes,
 // runs densely where a step needs dense gradients or a DenseKernelsGuard
-// is alive, and lets go of the layers when detached or destroyed.
+// is alive, and lets go of the layers when detached or destroyed; and
+// that the SGD momentum it keeps compact is what dense SGD has whenever
+// the optimizer's state is read through StateSyncedOptimizer.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <optional>
+
 #include "cigl/core/kernel_routing.hpp"
+#include "cigl/core/state_synced_optimizer.hpp"
 #include "cigl/layers.hpp"
 #include "cigl/masking.hpp"
 #include "cigl/model.hpp"
@@ -140,6 +145,142 @@ TEST(KernelRouting, FollowsTheMaskSetWhenAMaskChanges) {
   s.model->fc->weight.mul_(mask);
   EXPECT_LT(max_difference(y, s.model->forward(s.x)), 1e-5);
   s.model->fc->weight.copy_(w);
+}
+
+/// LibTorch's SGD behind cigl's Optimizer interface, as the sgd plugin.
+class TorchSgd : public Optimizer {
+ public:
+  explicit TorchSgd(std::vector<torch::Tensor> params)
+      : sgd_(std::move(params), torch::optim::SGDOptions(0.05)
+                                    .momentum(0.9)
+                                    .nesterov(true)
+                                    .weight_decay(5e-4)) {}
+  double base_lr() const override { return 0.05; }
+  void set_lr(double) override {}
+  void zero_grad() override { sgd_.zero_grad(); }
+  void step() override { sgd_.step(); }
+  void for_each_state(const torch::Tensor& param,
+                      const std::function<void(torch::Tensor&)>& fn) override {
+    auto buffer = momentum(param);
+    if (buffer.defined()) fn(buffer);
+  }
+  torch::Tensor momentum(const torch::Tensor& param) override {
+    return momentum_buffer(sgd_, param);
+  }
+  torch::optim::Optimizer* torch_optimizer() override { return &sgd_; }
+  void save(torch::serialize::OutputArchive& a) const override {
+    sgd_.save(a);
+  }
+  void load(torch::serialize::InputArchive& a) override { sgd_.load(a); }
+
+ private:
+  torch::optim::SGD sgd_;
+};
+
+/// One copy of a masked model trained with SGD, its gradients masked as a
+/// method does: routed "on" (the optimizer seen through
+/// StateSyncedOptimizer), or dense.
+struct SgdRun {
+  Routed s;
+  std::optional<KernelRouting> routing;
+  std::shared_ptr<TorchSgd> inner;
+  std::unique_ptr<StateSyncedOptimizer> synced;
+  SgdRun(const Small& start, bool routed) {
+    torch::NoGradGuard no_grad;
+    const auto from = start.parameters();
+    const auto to = s.model->parameters();
+    for (std::size_t i = 0; i < from.size(); ++i) to[i].copy_(from[i]);
+    inner = std::make_shared<TorchSgd>(s.model->parameters());
+    if (routed) routing.emplace(s.route(KernelRouting::Setting::on));
+    synced = std::make_unique<StateSyncedOptimizer>(
+        inner, [this] { if (routing) routing->write_back_state(); },
+        [this] { if (routing) routing->forget_state(); });
+  }
+  void step(bool dense_gradient) {
+    if (routing) routing->begin_step(dense_gradient);
+    inner->zero_grad();
+    s.model->forward(s.x).square().mean().backward();
+    s.masks.apply_to_gradients();  // head's: it runs densely
+    if (routing) {
+      routing->optimizer_step(*inner);
+    } else {
+      inner->step();
+    }
+  }
+  torch::Tensor momentum(std::size_t layer) {
+    return synced->momentum(s.masks.weight(layer));
+  }
+};
+
+TEST(KernelRouting, MomentumReadThroughTheOptimizerIsDenseSgds) {
+  const Routed start;  // the same masks and data in every Routed
+  SgdRun sparse(*start.model, true), dense(*start.model, false);
+  auto expect_same = [&](const std::string& when) {
+    for (std::size_t i = 0; i < 2; ++i) {
+      SCOPED_TRACE(when + ", layer " + std::to_string(i));
+      const auto ours = sparse.momentum(i);
+      const auto theirs = dense.momentum(i);
+      ASSERT_TRUE(ours.defined());
+      EXPECT_GT(theirs.abs().max().item<double>(), 0);
+      EXPECT_LT(max_difference(ours, theirs), 1e-6);
+      EXPECT_LT(max_difference(sparse.s.masks.weight(i),
+                               dense.s.masks.weight(i)),
+                1e-6);
+    }
+  };
+  sparse.step(false);
+  dense.step(false);
+  expect_same("after one step");
+  for (int k = 0; k < 3; ++k) {
+    sparse.step(false);
+    dense.step(false);
+  }
+  expect_same("after three more, unread between");
+  // LibTorch's own step (one that needs dense gradients) reads the buffers.
+  sparse.step(false);
+  dense.step(false);
+  sparse.step(true);
+  dense.step(true);
+  expect_same("after a dense step");
+  // The weights LibTorch's step wrote must reach the next sparse forward.
+  sparse.step(false);
+  dense.step(false);
+  expect_same("after a sparse step after it");
+}
+
+TEST(KernelRouting, ReadingTheMomentumBetweenStepsChangesNothing) {
+  // Bit for bit: one run whose state is read (written back) after every
+  // step and mask change, one read only at the end; through a new mask as
+  // a topology update makes it, whose dropped entries' momentum must go
+  // and whose kept entries' must survive.
+  const Routed start;
+  SgdRun read(*start.model, true), unread(*start.model, true);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto mask = torch::rand({4, 75}, gen) < 0.3;
+  for (SgdRun* run : {&read, &unread}) {
+    const bool reads = run == &read;
+    for (int k = 0; k < 3; ++k) {
+      run->step(false);
+      if (reads) run->momentum(1);
+    }
+    run->s.masks.replace(1, mask, *run->synced, false);
+    if (reads) run->momentum(1);
+    for (int k = 0; k < 3; ++k) {
+      run->step(false);
+      if (reads) run->momentum(1);
+    }
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(torch::equal(read.momentum(i), unread.momentum(i))) << i;
+    EXPECT_TRUE(
+        torch::equal(read.s.masks.weight(i), unread.s.masks.weight(i)))
+        << i;
+  }
+  const auto dropped = start.masks.mask(1).logical_and(mask.logical_not());
+  ASSERT_GT(dropped.sum().item<std::int64_t>(), 0);
+  EXPECT_EQ(unread.momentum(1).masked_select(dropped).count_nonzero().item<
+                std::int64_t>(),
+            0);
 }
 
 TEST(KernelRouting, AutoTimesEachLayerAndResumesItsChoices) {

@@ -38,7 +38,9 @@ using SddmmFn = void (*)(const std::int64_t* row_begin, const std::int32_t* idx,
 /// LibTorch's SGD update, in its order of operations, for the entries of
 /// rows r0 <= r < r1 of a matrix with `cols` columns, entry k at
 /// r * cols + col[k], its gradient g at the same place, or gk[k] where gk
-/// is given; the new w is also written to w_out[k] where w_out is given:
+/// is given, its momentum buf at the same place, or buf[k] with
+/// `momentum_by_entry`; the new w is also written to w_out[k] where w_out
+/// is given:
 ///   d = g + weight_decay * w
 ///   buf = first ? d : momentum * buf + (1 - dampening) * d
 ///   d = nesterov ? d + momentum * buf : buf     (with momentum != 0)
@@ -46,6 +48,7 @@ using SddmmFn = void (*)(const std::int64_t* row_begin, const std::int32_t* idx,
 struct SgdStep {
   float lr, momentum, dampening, weight_decay;
   bool nesterov, first;
+  bool momentum_by_entry = false;
 };
 using SgdFn = void (*)(const std::int64_t* row_begin, const std::int32_t* col,
                        std::int64_t cols, const SgdStep& step, float* w,

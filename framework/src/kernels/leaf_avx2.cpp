@@ -146,9 +146,10 @@ CIGL_AVX2 void sgd_avx2(const std::int64_t* row_begin, const std::int32_t* col,
       float d = gk ? gk[k] : g[i];
       if (s.weight_decay != 0) d = __builtin_fmaf(w[i], s.weight_decay, d);
       if (s.momentum != 0) {
+        float& slot = buf[s.momentum_by_entry ? k : i];
         const float b =
-            s.first ? d : __builtin_fmaf(d, damp, buf[i] * s.momentum);
-        buf[i] = b;
+            s.first ? d : __builtin_fmaf(d, damp, slot * s.momentum);
+        slot = b;
         d = s.nesterov ? __builtin_fmaf(b, s.momentum, d) : b;
       }
       w[i] = __builtin_fmaf(d, minus_lr, w[i]);

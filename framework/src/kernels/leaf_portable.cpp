@@ -76,9 +76,9 @@ void sgd_portable(const std::int64_t* row_begin, const std::int32_t* col,
       float d = gk ? gk[k] : g[i];
       if (s.weight_decay != 0) d = d + s.weight_decay * w[i];
       if (s.momentum != 0) {
-        const float b =
-            s.first ? d : buf[i] * s.momentum + (1 - s.dampening) * d;
-        buf[i] = b;
+        float& slot = buf[s.momentum_by_entry ? k : i];
+        const float b = s.first ? d : slot * s.momentum + (1 - s.dampening) * d;
+        slot = b;
         d = s.nesterov ? d + s.momentum * b : b;
       }
       w[i] = w[i] + -s.lr * d;

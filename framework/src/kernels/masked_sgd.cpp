@@ -28,17 +28,24 @@ void masked_sgd_step(const CompressedMask& mask, const at::Tensor& weight,
                                    weight_values.numel() == mask.nnz()),
       "masked_sgd_step: one float32 weight value per entry expected");
   const bool momentum = o.momentum != 0;
+  // Compact: one value per entry. Where that has the weight's own shape
+  // (a fully dense 1-D weight), entry k is element k and both read alike.
+  const bool by_entry = momentum && momentum_buffer.dim() == 1 &&
+                        momentum_buffer.sizes() != weight.sizes() &&
+                        momentum_buffer.numel() == mask.nnz();
   TORCH_CHECK(!momentum || (momentum_buffer.is_contiguous() &&
-                            momentum_buffer.sizes() == weight.sizes() &&
+                            (by_entry ||
+                             momentum_buffer.sizes() == weight.sizes()) &&
                             momentum_buffer.scalar_type() == at::kFloat),
               "masked_sgd_step: a contiguous float32 momentum buffer of the "
-              "weight's shape expected");
+              "weight's shape, or of one value per entry, expected");
   const SgdStep step{static_cast<float>(o.lr),
                      static_cast<float>(o.momentum),
                      static_cast<float>(o.dampening),
                      static_cast<float>(o.weight_decay),
                      o.nesterov,
-                     first};
+                     first,
+                     by_entry};
   float* w = weight.data_ptr<float>();
   const float* g = grad.data_ptr<float>();
   const float* gk =

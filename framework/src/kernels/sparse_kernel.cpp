@@ -95,12 +95,54 @@ void SparseKernel::sgd_step(const torch::Tensor& weight,
                             const torch::Tensor& momentum_buffer, bool first,
                             const kernels::SgdOptions& options) {
   const auto& mask = compressed();
+  const bool compact = options.momentum != 0 && momentum_buffer.defined() &&
+                       momentum_buffer.is_contiguous() &&
+                       momentum_buffer.scalar_type() == torch::kFloat &&
+                       momentum_buffer.sizes() == weight.sizes();
+  const torch::Tensor momentum =
+      compact ? compact_momentum(momentum_buffer, first) : momentum_buffer;
   // A new tensor each time: the last one may still be saved in a graph.
   torch::Tensor values = torch::empty({mask->nnz()}, weight.options());
   kernels::masked_sgd_step(*mask, weight, grad, gradient_values(grad),
-                           momentum_buffer, first, options, values);
+                           momentum, first, options, values);
+  if (compact) momentum_->ahead = true;
   known_values_ = KnownValues{weight.storage().getWeakStorageImpl(),
                               weight._version(), values, mask};
+}
+
+torch::Tensor SparseKernel::compact_momentum(const torch::Tensor& dense,
+                                             bool first) {
+  const auto& mask = compressed();
+  if (momentum_) {
+    const bool agrees = momentum_->dense.is_same(dense) &&
+                        dense._version() == momentum_->dense_version;
+    if (agrees && momentum_->mask == mask && !first) return momentum_->values;
+    // A new mask: the old entries' momentum goes back first. A buffer
+    // changed by someone else since: their values stand.
+    if (agrees) write_back_momentum();
+    momentum_.reset();
+  }
+  CompactMomentum m;
+  m.mask = mask;
+  m.dense = dense;
+  m.values = torch::empty({mask->nnz()}, dense.options());
+  if (!first) mask->gather(dense.data_ptr<float>(), m.values.data_ptr<float>());
+  m.dense_version = dense._version();
+  momentum_ = std::move(m);
+  return momentum_->values;
+}
+
+void SparseKernel::write_back_momentum() {
+  if (!momentum_ || !momentum_->ahead) return;
+  CompactMomentum& m = *momentum_;
+  if (m.dense._version() != m.dense_version) {
+    momentum_.reset();  // changed by someone else since: theirs stand
+    return;
+  }
+  m.mask->to_dense(m.values, m.dense);
+  m.dense.unsafeGetTensorImpl()->bump_version();
+  m.dense_version = m.dense._version();
+  m.ahead = false;
 }
 
 bool SparseKernel::is_last_gradient(const torch::Tensor& grad) const {

@@ -64,10 +64,26 @@ class SparseKernel {
 
   /// SGD on the layer's active entries (kernels::masked_sgd_step), with
   /// the gradient's compact values where they are still valid; keeps the
-  /// new weight values for the next forward pass.
+  /// new weight values for the next forward pass. The momentum of the
+  /// entries is kept compact, in entry order, from one such step to the
+  /// next: `momentum_buffer` (the optimizer's own, the weight's shape) is
+  /// read once, and lags behind until write_back_momentum().
   void sgd_step(const torch::Tensor& weight, const torch::Tensor& grad,
                 const torch::Tensor& momentum_buffer, bool first,
                 const kernels::SgdOptions& options);
+  /// Brings the optimizer's momentum buffer up to date with the compact
+  /// momentum, where sgd_step left it behind.
+  void write_back_momentum();
+  /// Drops the compact momentum without writing it back (the optimizer's
+  /// state was replaced, as by loading a checkpoint).
+  void forget_momentum() { momentum_.reset(); }
+  /// Drops what this kernel knows of the weight and its momentum after
+  /// the optimizer's own step changed them: LibTorch's SGD writes through
+  /// .data(), which leaves the version counters as they were.
+  void forget_optimizer_state() {
+    momentum_.reset();
+    known_values_.reset();
+  }
 
   /// Offers last step's weight gradient, just unset from the weight, for
   /// the next backward pass to write into: kept where nothing else refers
@@ -110,6 +126,21 @@ class SparseKernel {
     c10::intrusive_ptr<kernels::CompressedMask> mask;
   };
   std::optional<KnownValues> known_values_;
+  /// The momentum at the entries of `mask`, in entry order, mirroring the
+  /// optimizer's buffer `dense`: both agreed when `dense` had version
+  /// `dense_version`, and `ahead` says sgd_step has moved on since.
+  struct CompactMomentum {
+    torch::Tensor values;
+    c10::intrusive_ptr<kernels::CompressedMask> mask;
+    torch::Tensor dense;
+    std::int64_t dense_version = 0;
+    bool ahead = false;
+  };
+  std::optional<CompactMomentum> momentum_;
+  /// The compact momentum to step with `dense` as the optimizer's buffer:
+  /// kept if still valid, else gathered from `dense` afresh (not read on
+  /// SGD's first step, which overwrites it).
+  torch::Tensor compact_momentum(const torch::Tensor& dense, bool first);
   torch::Tensor known_values(const torch::Tensor& weight);
   torch::Tensor spare_;  ///< a gradient buffer to write into, see recycle
   c10::intrusive_ptr<kernels::CompressedMask>

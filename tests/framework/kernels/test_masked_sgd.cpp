@@ -2,7 +2,8 @@
 // weight, where inactive entries have zero weight, gradient and momentum:
 // the same weights and momentum after several steps (first step
 // included), for momentum with and without Nesterov, dampening, weight
-// decay, and plain SGD; and read from compact gradient values too.
+// decay, and plain SGD; and read from compact gradient values, and with
+// the momentum kept compact (one value per entry) too.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -16,13 +17,15 @@ namespace {
 struct Options {
   double momentum, dampening, weight_decay;
   bool nesterov, compact;
+  bool compact_momentum = false;
 };
 
 void check(const Options& o, const std::string& isa) {
   SCOPED_TRACE(isa + " momentum " + std::to_string(o.momentum) +
                (o.nesterov ? " nesterov" : "") + " dampening " +
                std::to_string(o.dampening) + " decay " +
-               std::to_string(o.weight_decay) + (o.compact ? " compact" : ""));
+               std::to_string(o.weight_decay) + (o.compact ? " compact" : "") +
+               (o.compact_momentum ? " compact momentum" : ""));
   const std::string before = instruction_set();
   ASSERT_TRUE(use_instruction_set(isa));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
@@ -41,7 +44,8 @@ void check(const Options& o, const std::string& isa) {
   so.dampening = o.dampening;
   so.weight_decay = o.weight_decay;
   so.nesterov = o.nesterov;
-  auto buffer = torch::zeros_like(ours);
+  auto buffer = o.compact_momentum ? torch::zeros({compressed->nnz()})
+                                   : torch::zeros_like(ours);
   for (int step = 0; step < 4; ++step) {
     const auto grad = torch::randn({13, 29}, gen) * mask;
     reference.mutable_grad() = grad.clone();
@@ -55,9 +59,9 @@ void check(const Options& o, const std::string& isa) {
   use_instruction_set(before);
   EXPECT_LT((ours - reference.detach()).abs().max().item<double>(), 1e-6);
   if (o.momentum != 0) {
-    EXPECT_LT(
-        (buffer - momentum_buffer(sgd, reference)).abs().max().item<double>(),
-        1e-6);
+    auto expected = momentum_buffer(sgd, reference);
+    if (o.compact_momentum) expected = expected.masked_select(mask);
+    EXPECT_LT((buffer - expected).abs().max().item<double>(), 1e-6);
   }
   EXPECT_EQ(ours.masked_select(mask.logical_not())
                 .count_nonzero()
@@ -76,6 +80,8 @@ TEST(MaskedSgd, MatchesLibTorchSgdOnTheActiveEntries) {
     check({0.9, 0.1, 0.01, false, false}, isa);
     check({0, 0, 5e-4, false, false}, isa);
     check({0.5, 0, 0, false, true}, isa);
+    check({0.9, 0, 5e-4, true, true, true}, isa);
+    check({0.9, 0.1, 0.01, false, false, true}, isa);
   }
 }
 

@@ -83,11 +83,21 @@ class CIGL_API KernelRouting {
   /// sparsely in this step is updated at its active entries only, in
   /// O(nnz): its gradient there is zero, and so are its inactive weights
   /// and their momentum (the contract of Method::needs_dense_gradient), so
-  /// SGD would leave them as they are. Everything else, and any other
-  /// optimizer, gets optimizer.step().
+  /// SGD would leave them as they are. Its momentum at the entries is kept
+  /// compact from one such step to the next, and the optimizer's own
+  /// buffer lags behind until write_back_state(). Everything else, and
+  /// any other optimizer, gets optimizer.step() (after the write-back).
   void optimizer_step(Optimizer& optimizer);
-  /// Detaches every kernel: the layers compute densely from here on (the
-  /// final evaluation, after a method may have replaced the weights).
+  /// Brings the optimizer's state up to date with the compact momentum:
+  /// before anything else reads or changes that state (see
+  /// StateSyncedOptimizer, which does it for methods and checkpoints).
+  void write_back_state();
+  /// Drops the compact momentum unwritten: the optimizer's state was
+  /// replaced (a checkpoint loaded).
+  void forget_state();
+  /// Detaches every kernel (after write_back_state): the layers compute
+  /// densely from here on (the final evaluation, after a method may have
+  /// replaced the weights).
   void detach();
 
   Setting setting() const { return setting_; }
@@ -101,6 +111,9 @@ class CIGL_API KernelRouting {
 
  private:
   void time_layer(std::size_t i);
+  /// Detaches every kernel, leaving the optimizer's state as it is (the
+  /// routing is going, and with it whoever trained).
+  void release() noexcept;
 
   Setting setting_ = Setting::off;
   std::shared_ptr<KernelStep> step_;

@@ -106,9 +106,10 @@ CIGL_API at::Tensor sparse_conv2d(
 /// LibTorch's SGD step (same options, same order of operations) on the
 /// entries of `mask` only; the other entries of weight and momentum stay
 /// as they are, which is what SGD does to them wherever their gradient,
-/// weight and momentum are zero. `momentum_buffer` (contiguous, the
-/// weight's shape) is used where momentum != 0; `first` is SGD's first
-/// step, which sets the buffer to the update instead of decaying it.
+/// weight and momentum are zero. `momentum_buffer` is used where
+/// momentum != 0: contiguous, either the weight's shape or compact (one
+/// value per entry, in entry order); `first` is SGD's first step, which
+/// sets the buffer to the update instead of decaying it.
 /// The gradient is read from `grad_values` (entry order) where given,
 /// else from the dense `grad`; the new weight at the entries is written to
 /// `weight_values` (entry order) where given. Bumps the version counters of
