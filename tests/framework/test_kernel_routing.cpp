@@ -168,9 +168,7 @@ class TorchSgd : public Optimizer {
     return momentum_buffer(sgd_, param);
   }
   torch::optim::Optimizer* torch_optimizer() override { return &sgd_; }
-  void save(torch::serialize::OutputArchive& a) const override {
-    sgd_.save(a);
-  }
+  void save(torch::serialize::OutputArchive& a) const override { sgd_.save(a); }
   void load(torch::serialize::InputArchive& a) override { sgd_.load(a); }
 
  private:
@@ -193,8 +191,13 @@ struct SgdRun {
     inner = std::make_shared<TorchSgd>(s.model->parameters());
     if (routed) routing.emplace(s.route(KernelRouting::Setting::on));
     synced = std::make_unique<StateSyncedOptimizer>(
-        inner, [this] { if (routing) routing->write_back_state(); },
-        [this] { if (routing) routing->forget_state(); });
+        inner,
+        [this] {
+          if (routing) routing->write_back_state();
+        },
+        [this] {
+          if (routing) routing->forget_state();
+        });
   }
   void step(bool dense_gradient) {
     if (routing) routing->begin_step(dense_gradient);
@@ -223,9 +226,9 @@ TEST(KernelRouting, MomentumReadThroughTheOptimizerIsDenseSgds) {
       ASSERT_TRUE(ours.defined());
       EXPECT_GT(theirs.abs().max().item<double>(), 0);
       EXPECT_LT(max_difference(ours, theirs), 1e-6);
-      EXPECT_LT(max_difference(sparse.s.masks.weight(i),
-                               dense.s.masks.weight(i)),
-                1e-6);
+      EXPECT_LT(
+          max_difference(sparse.s.masks.weight(i), dense.s.masks.weight(i)),
+          1e-6);
     }
   };
   sparse.step(false);
@@ -272,14 +275,15 @@ TEST(KernelRouting, ReadingTheMomentumBetweenStepsChangesNothing) {
   }
   for (std::size_t i = 0; i < 2; ++i) {
     EXPECT_TRUE(torch::equal(read.momentum(i), unread.momentum(i))) << i;
-    EXPECT_TRUE(
-        torch::equal(read.s.masks.weight(i), unread.s.masks.weight(i)))
+    EXPECT_TRUE(torch::equal(read.s.masks.weight(i), unread.s.masks.weight(i)))
         << i;
   }
   const auto dropped = start.masks.mask(1).logical_and(mask.logical_not());
   ASSERT_GT(dropped.sum().item<std::int64_t>(), 0);
-  EXPECT_EQ(unread.momentum(1).masked_select(dropped).count_nonzero().item<
-                std::int64_t>(),
+  EXPECT_EQ(unread.momentum(1)
+                .masked_select(dropped)
+                .count_nonzero()
+                .item<std::int64_t>(),
             0);
 }
 

@@ -56,7 +56,11 @@ class CIGL_API Optimizer {
   virtual torch::Tensor momentum(const torch::Tensor& param);
   /// The LibTorch optimizer doing the work, or nullptr (the default). With
   /// a torch::optim::SGD here, training.sparse_kernels updates the active
-  /// entries of sparse layers itself, in O(active weights).
+  /// entries of sparse layers itself, in O(active weights), and keeps
+  /// their momentum compact between steps: the trainer hands methods this
+  /// optimizer behind a wrapper whose state-touching calls bring SGD's
+  /// buffers up to date first (a buffer kept from an earlier call may lag
+  /// behind).
   virtual torch::optim::Optimizer* torch_optimizer();
 
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;

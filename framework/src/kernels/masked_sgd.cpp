@@ -33,12 +33,12 @@ void masked_sgd_step(const CompressedMask& mask, const at::Tensor& weight,
   const bool by_entry = momentum && momentum_buffer.dim() == 1 &&
                         momentum_buffer.sizes() != weight.sizes() &&
                         momentum_buffer.numel() == mask.nnz();
-  TORCH_CHECK(!momentum || (momentum_buffer.is_contiguous() &&
-                            (by_entry ||
-                             momentum_buffer.sizes() == weight.sizes()) &&
-                            momentum_buffer.scalar_type() == at::kFloat),
-              "masked_sgd_step: a contiguous float32 momentum buffer of the "
-              "weight's shape, or of one value per entry, expected");
+  TORCH_CHECK(
+      !momentum || (momentum_buffer.is_contiguous() &&
+                    (by_entry || momentum_buffer.sizes() == weight.sizes()) &&
+                    momentum_buffer.scalar_type() == at::kFloat),
+      "masked_sgd_step: a contiguous float32 momentum buffer of the "
+      "weight's shape, or of one value per entry, expected");
   const SgdStep step{static_cast<float>(o.lr),
                      static_cast<float>(o.momentum),
                      static_cast<float>(o.dampening),

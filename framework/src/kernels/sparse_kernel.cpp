@@ -103,8 +103,8 @@ void SparseKernel::sgd_step(const torch::Tensor& weight,
       compact ? compact_momentum(momentum_buffer, first) : momentum_buffer;
   // A new tensor each time: the last one may still be saved in a graph.
   torch::Tensor values = torch::empty({mask->nnz()}, weight.options());
-  kernels::masked_sgd_step(*mask, weight, grad, gradient_values(grad),
-                           momentum, first, options, values);
+  kernels::masked_sgd_step(*mask, weight, grad, gradient_values(grad), momentum,
+                           first, options, values);
   if (compact) momentum_->ahead = true;
   known_values_ = KnownValues{weight.storage().getWeakStorageImpl(),
                               weight._version(), values, mask};
