@@ -295,10 +295,9 @@ void KernelRouting::optimizer_step(Optimizer& optimizer) {
   }
   std::vector<std::pair<torch::Tensor, torch::Tensor>> held;  // param, grad
   torch::NoGradGuard no_grad;
-  // Layers the optimizer's own step updates read its buffers: current ones.
-  std::vector<SparseKernel*> write_back;
-  for (auto& a : attached_) write_back.push_back(a.kernel.get());
-  for (auto& a : attached_) {
+  std::vector<bool> stepped(attached_.size(), false);
+  for (std::size_t i = 0; i < attached_.size(); ++i) {
+    Attached& a = attached_[i];
     const torch::Tensor& weight = a.layer->kernel_weight();
     if (a.kernel->sparse() && !weight.grad().defined() &&
         weight.requires_grad()) {
@@ -333,10 +332,13 @@ void KernelRouting::optimizer_step(Optimizer& optimizer) {
     // without a gradient.
     held.emplace_back(weight, grad);
     weight.mutable_grad() = torch::Tensor();
-    write_back.erase(
-        std::find(write_back.begin(), write_back.end(), a.kernel.get()));
+    stepped[i] = true;
   }
-  for (SparseKernel* kernel : write_back) kernel->write_back_momentum();
+  // The optimizer's own step reads the buffers of the layers it updates:
+  // current ones, and what the kernels knew of those layers goes after it.
+  for (std::size_t i = 0; i < attached_.size(); ++i) {
+    if (!stepped[i]) attached_[i].kernel->write_back_momentum();
+  }
   try {
     optimizer.step();
   } catch (...) {
@@ -344,7 +346,9 @@ void KernelRouting::optimizer_step(Optimizer& optimizer) {
     throw;
   }
   for (auto& [p, g] : held) p.mutable_grad() = g;
-  for (SparseKernel* kernel : write_back) kernel->forget_optimizer_state();
+  for (std::size_t i = 0; i < attached_.size(); ++i) {
+    if (!stepped[i]) attached_[i].kernel->forget_optimizer_state();
+  }
 }
 
 void KernelRouting::write_back_state() {

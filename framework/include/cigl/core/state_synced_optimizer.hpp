@@ -34,8 +34,6 @@ class CIGL_API StateSyncedOptimizer : public Optimizer {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
-  Optimizer& inner() { return *inner_; }
-
  private:
   std::shared_ptr<Optimizer> inner_;
   std::function<void()> write_back_, forget_;
