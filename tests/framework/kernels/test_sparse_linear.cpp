@@ -144,5 +144,47 @@ TEST(SparseLinear, ChainsInTheFeatureMajorLayoutAndAccumulatesIntoDenseGrad) {
   expect_close(dense_of(w2.grad()), v2.grad() * m2, "second gradient");
 }
 
+
+TEST(SparseLinear, WritesTheWeightGradientIntoTheGivenBuffer) {
+  // A recycled buffer holds last step's gradient at this mask's entries and
+  // zeros elsewhere: the backward pass must overwrite every entry (also
+  // with an empty batch, whose gradient is zero), write nowhere else, and
+  // hand autograd that very tensor; the hook gets it and the values in
+  // entry order (row by row, columns increasing).
+  for (const auto& isa : builds()) {
+    for (const std::int64_t batch : {0, 5, 70}) {
+      SCOPED_TRACE(isa + " batch " + std::to_string(batch));
+      BuildGuard build(isa);
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(11 + batch);
+      const auto mask = make_mask(13, 37, 0.3, gen);
+      auto w = torch::randn({13, 37}, gen).requires_grad_();
+      auto x = torch::randn({batch, 37}, gen);
+      auto gy = torch::randn({batch, 13}, gen);
+      WeightGradientOutput out;
+      out.buffer = torch::randn({13, 37}, gen) * mask;  // stale values
+      const float* storage = out.buffer.data_ptr<float>();
+      torch::Tensor told, told_values;
+      out.hook = [&](const at::Tensor& g, const at::Tensor& v) {
+        told = g.detach();  // not the tensor itself (see the hook's contract)
+        told_values = v.clone();
+      };
+      // Two statements: sparse_linear's by-value argument (a reference to
+      // the buffer) lives to the end of the full expression.
+      auto y = sparse_linear(x, w, torch::Tensor(),
+                             c10::make_intrusive<CompressedMask>(mask),
+                             std::move(out));
+      y.backward(gy);
+      const auto want = gy.to(torch::kDouble).t().mm(x.to(torch::kDouble)) *
+                        mask.to(torch::kDouble);
+      ASSERT_TRUE(w.grad().defined());
+      EXPECT_EQ(w.grad().data_ptr<float>(), storage) << "a copy, not the buffer";
+      expect_close(w.grad(), want, "weight gradient");
+      ASSERT_TRUE(told.defined());
+      EXPECT_EQ(told.data_ptr<float>(), storage);
+      expect_close(told_values, want.masked_select(mask), "values told");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cigl::kernels
