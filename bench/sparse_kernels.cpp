@@ -4,18 +4,19 @@
 //   build/bin/cigl-bench-sparse [--part layers|epochs|both] [--repeats R]
 //                               [--threads T] [--densities 0.2,0.1,...]
 //                               [--models lenet300,wide,lenet5]
-//                               [--method rigl|static|...]
+//                               [--method rigl|static|...] [--settle MS]
 //
 // Layers: per layer shape (batch 128) and density, the forward pass, the
 // input gradient, the weight gradient and the SGD step, each timed alone
 // (median of R runs), dense (the masked weight, LibTorch) against sparse.
 // Epochs: one full Fashion-MNIST epoch (60,000 images, 469 steps of 128)
 // of RigL (or --method; ERK, update every 100 steps) with
-// training.sparse_kernels off,
-// on and auto, interleaved and repeated; the median epoch time, the
-// speed-up off/on and off/auto, the training-FLOPs limit (dense training
-// FLOPs over RigL's, from cigl's own count, dense-gradient steps
-// included), and the test accuracy after the epoch.
+// training.sparse_kernels off, on and auto, back to back (each after
+// --settle ms idle, 200 by default: see settle_ms), repeated; the median
+// epoch time, the median (and range) of the repeats' speed-ups off/on and
+// off/auto, the training-FLOPs limit (dense training FLOPs over RigL's, from
+// cigl's own count, dense-gradient steps included), and the test accuracy after
+// the epoch.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -239,6 +241,16 @@ struct Model {
   const char* toml;
 };
 
+/// Untimed pause before each timed epoch. OpenBLAS's threads spin for
+/// about 0.1 s after a BLAS call (its THREAD_TIMEOUT, 2^28 cycles) before
+/// they sleep, and on 2 cores they take turns with LibTorch's OpenMP
+/// threads meanwhile: an epoch with the sparse kernels right after a dense
+/// one starts beside them, which no run does. (Alternating off and on
+/// every 16 steps, that cut LeNet-300-100's speed-up at density 0.05 from
+/// 3.3-4.0x, with OPENBLAS_THREAD_TIMEOUT=20 or less, to 2.5-2.7x; see
+/// docs/benchmarks.md.)
+int settle_ms = 200;
+
 void bench_epochs(cigl::Registry& registry,
                   const std::vector<double>& densities,
                   const std::vector<std::string>& models,
@@ -250,12 +262,12 @@ void bench_epochs(cigl::Registry& registry,
   };
   const char* const settings[] = {"off", "on", "auto"};
   std::printf(
-      "\none Fashion-MNIST epoch of %s (ERK), median of %d: seconds with "
-      "sparse_kernels off / on / auto,\nspeed-ups over off (and the "
-      "range of the per-repeat ratios, off and on run back to back), "
-      "the\ntraining-FLOPs limit, test accuracy after the epoch (off / "
+      "\none Fashion-MNIST epoch of %s (ERK) with sparse_kernels off, on and "
+      "auto, back to back\n(each after %d ms idle), repeated %d times: "
+      "median seconds, the median and range of\nthe repeats' speed-ups over "
+      "off, the training-FLOPs limit, test accuracy after the\nepoch (off / "
       "on)\n",
-      method.c_str(), repeats);
+      method.c_str(), settle_ms, repeats);
   std::printf("%-9s %7s | %7s %7s %7s | %6s %11s %6s | %6s | %7s %7s | %s\n",
               "model", "density", "off s", "on s", "auto s", "on x", "on range",
               "auto x", "limit", "acc off", "acc on", "auto: sparse layers");
@@ -264,7 +276,7 @@ void bench_epochs(cigl::Registry& registry,
       continue;
     }
     for (double d : densities) {
-      std::vector<double> seconds[3];
+      std::vector<double> seconds[3], on_x, auto_x;
       double limit = 0, accuracy[3] = {0, 0, 0};
       std::string auto_choice;
       for (int r = 0; r < repeats; ++r) {
@@ -280,6 +292,7 @@ void bench_epochs(cigl::Registry& registry,
               "\"accuracy\"\n";
           auto doc = cigl::ConfigDocument::from_string(text, "bench");
           cigl::Trainer trainer(doc.resolve(registry), registry);
+          std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
           const auto start = clock_type::now();
           trainer.train_epoch();
           seconds[k].push_back(ms_since(start) / 1000);
@@ -296,23 +309,18 @@ void bench_epochs(cigl::Registry& registry,
             }
           }
         }
-      }
-      const double off = cigl::bench::median(seconds[0]);
-      const double on = cigl::bench::median(seconds[1]);
-      const double au = cigl::bench::median(seconds[2]);
-      // How far this machine's noise moves the ratio: each repeat's off
-      // against the on that ran right after it.
-      double low = 0, high = 0;
-      for (int r = 0; r < repeats; ++r) {
-        const double x = seconds[0][r] / seconds[1][r];
-        low = r == 0 ? x : std::min(low, x);
-        high = r == 0 ? x : std::max(high, x);
+        on_x.push_back(seconds[0].back() / seconds[1].back());
+        auto_x.push_back(seconds[0].back() / seconds[2].back());
       }
       std::printf(
           "%-9s %7.3f | %7.3f %7.3f %7.3f | %5.2fx %5.2f-%5.2f %5.2fx | "
           "%5.2fx | %7.4f %7.4f | %s\n",
-          m.name, d, off, on, au, off / on, low, high, off / au, limit,
-          accuracy[0], accuracy[1],
+          m.name, d, cigl::bench::median(seconds[0]),
+          cigl::bench::median(seconds[1]), cigl::bench::median(seconds[2]),
+          cigl::bench::median(on_x),
+          *std::min_element(on_x.begin(), on_x.end()),
+          *std::max_element(on_x.begin(), on_x.end()),
+          cigl::bench::median(auto_x), limit, accuracy[0], accuracy[1],
           auto_choice.empty() ? "-" : auto_choice.c_str());
       std::fflush(stdout);
     }
@@ -339,6 +347,8 @@ int main(int argc, char** argv) {
       densities = parse_list(argv[i + 1]);
     } else if (option == "--models") {
       models = split(argv[i + 1]);
+    } else if (option == "--settle") {
+      settle_ms = std::max(0, std::atoi(argv[i + 1]));
     } else if (option == "--method") {
       method = argv[i + 1];
     } else {
@@ -352,10 +362,14 @@ int main(int argc, char** argv) {
   }
   try {
     if (threads > 0) torch::set_num_threads(threads);
-    std::printf("cpu %s, %d threads, kernels %s, load average %s\n",
-                first_line("/proc/cpuinfo", "model name").c_str(),
-                torch::get_num_threads(), cigl::kernels::instruction_set(),
-                load_average().c_str());
+    // The layers run on LibTorch's threads as they are; the epochs on the
+    // trainer's (experiment.threads = --threads, 0: all cores).
+    std::printf(
+        "cpu %s, %d threads (epochs: %d), kernels %s, load average "
+        "%s\n",
+        first_line("/proc/cpuinfo", "model name").c_str(),
+        torch::get_num_threads(), cigl::cpu_threads(threads, nullptr),
+        cigl::kernels::instruction_set(), load_average().c_str());
     if (part != "epochs") bench_layers(densities, repeats);
     if (part != "layers") {
       cigl::Registry registry;

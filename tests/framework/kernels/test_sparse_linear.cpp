@@ -144,7 +144,6 @@ TEST(SparseLinear, ChainsInTheFeatureMajorLayoutAndAccumulatesIntoDenseGrad) {
   expect_close(dense_of(w2.grad()), v2.grad() * m2, "second gradient");
 }
 
-
 TEST(SparseLinear, WritesTheWeightGradientIntoTheGivenBuffer) {
   // A recycled buffer holds last step's gradient at this mask's entries and
   // zeros elsewhere: the backward pass must overwrite every entry (also
@@ -177,7 +176,8 @@ TEST(SparseLinear, WritesTheWeightGradientIntoTheGivenBuffer) {
       const auto want = gy.to(torch::kDouble).t().mm(x.to(torch::kDouble)) *
                         mask.to(torch::kDouble);
       ASSERT_TRUE(w.grad().defined());
-      EXPECT_EQ(w.grad().data_ptr<float>(), storage) << "a copy, not the buffer";
+      EXPECT_EQ(w.grad().data_ptr<float>(), storage)
+          << "a copy, not the buffer";
       expect_close(w.grad(), want, "weight gradient");
       ASSERT_TRUE(told.defined());
       EXPECT_EQ(told.data_ptr<float>(), storage);
